@@ -1,0 +1,26 @@
+"""The `fmnist` command line: thin; every command calls one library function.
+
+Each area adds its commands in its own module, imported here so they register on `app`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+
+from fmnist.cli import data_cmds, models_cmd  # noqa: F401  (register commands)
+from fmnist.cli.app import app
+from fmnist.errors import FmnistError
+
+
+def main() -> None:
+    """Run the CLI; a user mistake prints one clear line and exits 2, with no traceback."""
+    try:
+        app()
+    except FmnistError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        Console(stderr=True).print("[yellow]interrupted[/]")
+        sys.exit(130)

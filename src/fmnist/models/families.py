@@ -1,0 +1,1 @@
+"""Imports every module that registers models. One line per family module."""

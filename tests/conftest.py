@@ -1,0 +1,52 @@
+"""Shared fixtures: the real Fashion-MNIST where installed, small stratified subsets of it, and
+an isolated cache folder so tests never touch the user's."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from fmnist.data import Dataset, load_fashion_mnist
+from fmnist.data.sources import locate
+from fmnist.errors import DataError
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Point the verification memo and downloads at a temporary folder for the whole run."""
+    os.environ["FMNIST_CACHE"] = str(tmp_path_factory.mktemp("fmnist-cache"))
+
+
+def _load(split: str) -> Dataset:
+    if locate(f"{split}-images") is None:
+        pytest.skip("the official Fashion-MNIST files are not installed "
+                    "(apt-get install dataset-fashion-mnist)")
+    try:
+        return load_fashion_mnist(split, allow_download=False)
+    except DataError as exc:  # pragma: no cover - only on a broken install
+        pytest.fail(f"installed dataset does not load: {exc}")
+
+
+@pytest.fixture(scope="session")
+def fmnist_train() -> Dataset:
+    """The official 60k training split."""
+    return _load("train")
+
+
+@pytest.fixture(scope="session")
+def fmnist_test() -> Dataset:
+    """The official 10k test split."""
+    return _load("test")
+
+
+@pytest.fixture(scope="session")
+def small_train(fmnist_train: Dataset) -> Dataset:
+    """2,000 stratified training images (200 per class): enough to beat chance clearly."""
+    return fmnist_train.head(n_per_class=200, seed=0)
+
+
+@pytest.fixture(scope="session")
+def small_test(fmnist_test: Dataset) -> Dataset:
+    """1,000 stratified test images (100 per class)."""
+    return fmnist_test.head(n_per_class=100, seed=0)
