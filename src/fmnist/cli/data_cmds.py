@@ -17,8 +17,11 @@ data_app = typer.Typer(help="Inspect and verify the official Fashion-MNIST files
                        no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
-DataDirOption = typer.Option(None, "--data-dir", help="Folder with the four official .gz files "
-                             "(default: $FMNIST_DATA, the cache, /usr/share/datasets/fashion-mnist).")
+DataDirOption = typer.Option(
+    None, "--data-dir",
+    help="Folder with the four official .gz files "
+         "(default: $FMNIST_DATA, the cache, /usr/share/datasets/fashion-mnist).")
+JsonOption = typer.Option(False, "--json", help="Print JSON instead of tables.")
 
 
 @data_app.command("verify")
@@ -30,8 +33,7 @@ def verify(data_dir: Path | None = DataDirOption) -> None:
 
 
 @data_app.command("info")
-def info(data_dir: Path | None = DataDirOption,
-         as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables.")) -> None:
+def info(data_dir: Path | None = DataDirOption, as_json: bool = JsonOption) -> None:
     """Shapes, class counts per split, pixel statistics, file locations and checksum status."""
     files = verify_files(data_dir)
     summaries = {}

@@ -46,10 +46,9 @@ class Dataset:
             raise ValueError(
                 f"{len(self.images)} images but labels have shape {self.labels.shape}"
             )
-        if len(self.labels) and (self.labels.min() < 0 or self.labels.max() >= len(self.class_names)):
-            raise ValueError(
-                f"labels must lie in 0..{len(self.class_names) - 1} for {len(self.class_names)} classes"
-            )
+        n_classes = len(self.class_names)
+        if len(self.labels) and (self.labels.min() < 0 or self.labels.max() >= n_classes):
+            raise ValueError(f"labels must lie in 0..{n_classes - 1} for {n_classes} classes")
         self.class_names = tuple(self.class_names)
 
     def __len__(self) -> int:

@@ -29,7 +29,7 @@ def split_summary(images: np.ndarray, labels: np.ndarray, class_names: tuple[str
         "images": int(len(images)),
         "shape": list(images.shape[1:]),
         "dtype": str(images.dtype),
-        "per_class": {name: int(n) for name, n in zip(class_names, counts)},
+        "per_class": {name: int(n) for name, n in zip(class_names, counts, strict=True)},
         "pixel_mean": float(pixels.mean()),
         "pixel_std": float(pixels.std()),
         "pixel_min": int(pixels.min()),

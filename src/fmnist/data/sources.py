@@ -8,6 +8,7 @@ modification time, so the second load costs nothing.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -116,10 +117,8 @@ class _VerifiedMemo:
     def remember(self, path: Path, sha256: str) -> None:
         memo = self._load()
         memo[self._key(path)] = sha256
-        try:
+        with contextlib.suppress(OSError):  # a read-only cache only costs a re-hash next time
             atomic_write_bytes(self.path, json.dumps(memo, indent=1).encode())
-        except OSError:
-            pass  # a read-only cache only costs a re-hash next time
 
 
 def read_verified(key: str, path: Path, verify: bool = True) -> tuple[np.ndarray, bool]:
