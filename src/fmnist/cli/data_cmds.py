@@ -66,3 +66,25 @@ def info(data_dir: Path | None = DataDirOption, as_json: bool = JsonOption) -> N
     for row in files:
         console.print(f"[green]{row['status']}[/] {row['file']}  sha256 {row['sha256'][:16]}…  "
                       f"{row['path']}")
+
+
+@data_app.command("download")
+def download_files() -> None:
+    """Download the official files into the user cache (MD5-checked, atomic), with progress."""
+    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+    from fmnist.data.sources import OFFICIAL_FILES, cache_dir, download, locate
+
+    console = Console()
+    with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
+                  console=console) as progress:
+        for key, spec in OFFICIAL_FILES.items():
+            found = locate(key)
+            if found is not None:
+                console.print(f"[green]present[/] {spec.name}: {found}")
+                continue
+            task = progress.add_task(spec.name, total=None)
+            path = download(key, progress=lambda done, total, t=task: progress.update(
+                t, completed=done, total=total or None))
+            console.print(f"[green]downloaded[/] {spec.name} → {path}")
+    console.print(f"cache: {cache_dir()}")
