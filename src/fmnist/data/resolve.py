@@ -1,0 +1,52 @@
+"""Pick the train/test data a command works on: the official splits, a Kaggle CSV, or a folder
+of the user's own photos.
+
+The official test set is always the official 10k. A user's own data has no official test set,
+so unless a separate test source is given, a stratified 20% is held out (seeded), and the
+description says so.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fmnist.data.dataset import Dataset, split
+from fmnist.data.official import load_fashion_mnist
+from fmnist.data.sources import load_csv
+from fmnist.errors import DataError
+
+HOLDOUT_FRACTION = 0.2
+
+
+def load_source(path: Path, size: int = 28) -> Dataset:
+    """A Kaggle-layout CSV file, or a folder with one sub-folder of photos per class."""
+    path = Path(path)
+    if path.is_dir():
+        from fmnist.data.folder import load_image_folder
+
+        return load_image_folder(path, size=size)
+    if path.suffix.lower() == ".csv":
+        return load_csv(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder")
+    raise DataError(f"{path}: expected a .csv file (Kaggle layout) or a folder of class folders")
+
+
+def resolve_data(data: Path | None = None, test_data: Path | None = None,
+                 data_dir: Path | None = None, size: int = 28,
+                 seed: int = 0) -> tuple[Dataset, Dataset, str]:
+    """(train, test, description of where they came from)."""
+    if data is None:
+        train = load_fashion_mnist("train", data_dir)
+        test = load_fashion_mnist("test", data_dir)
+        return train, test, f"official Fashion-MNIST ({train.source}), 60k train / 10k test"
+    train = load_source(data, size)
+    if test_data is not None:
+        test = load_source(test_data, size)
+        if test.class_names != train.class_names:
+            raise DataError(f"{test_data}: classes {test.class_names} differ from the training "
+                            f"data's {train.class_names}")
+        return train, test, f"{data} (train) / {test_data} (test)"
+    train, test = split(train, HOLDOUT_FRACTION, seed)
+    return train, test, (f"{data}: {len(train)} train / {len(test)} test "
+                         f"(stratified {HOLDOUT_FRACTION:.0%} held out, seed {seed})")
