@@ -1,0 +1,214 @@
+"""The FastAPI application: `/predict`, `/model`, `/healthz` and the one-page web app at `/`.
+
+`create_app` takes a saved run folder (loaded once with `fmnist.store.load`) or an already fitted
+estimator, so tests and notebooks can serve a model without writing it to disk first.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import numpy as np
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from PIL import Image
+from starlette.datastructures import UploadFile
+
+from fmnist.errors import FmnistError
+from fmnist.predict import make_prediction, resolve_model
+from fmnist.serve.batching import MicroBatcher
+from fmnist.serve.errors import ApiError, install_handlers
+from fmnist.serve.inputs import parse_json_images
+from fmnist.serve.limits import BodySizeLimit
+from fmnist.serve.photos import MAX_PIXELS, photo_to_image
+from fmnist.store import LoadedRun, load
+
+STATIC = Path(__file__).with_name("static")
+MAX_BODY_BYTES = 10_000_000  # 10 MB: a large phone photo fits, a flood does not
+MAX_IMAGES = 16  # images per request: a page of uploads, not a dataset
+DECODERS = 2  # photos decoded at once: one per core; more would only add memory
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask of the server."""
+
+    max_body_bytes: int = MAX_BODY_BYTES
+    max_images: int = MAX_IMAGES
+    max_pixels: int = MAX_PIXELS
+
+
+@dataclass
+class ServedModel:
+    """A fitted estimator, its class names and input size, and what the API says about it."""
+
+    model: Any
+    class_names: tuple[str, ...]
+    image_shape: tuple[int, int]
+    meta: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.meta.get("model") or type(self.model).__name__)
+
+
+def load_served(source: str | Path | Any, meta: dict[str, Any] | None = None) -> ServedModel:
+    """A run folder (through `fmnist.store.load`), a `LoadedRun`, or a fitted estimator."""
+    if isinstance(source, (str, Path)):
+        source = load(source)
+    if isinstance(source, LoadedRun):
+        meta, path = dict(source.meta), source.path
+    else:
+        if not hasattr(source, "predict_proba"):
+            raise FmnistError(f"cannot serve {type(source).__name__}: it gives no probabilities")
+        meta, path = dict(meta or {}), None
+    resolved = resolve_model(source, meta.get("class_names"))
+    shape = tuple(resolved.image_shape or meta.get("image_shape") or (28, 28))
+    return ServedModel(resolved.model, resolved.class_names, (int(shape[-2]), int(shape[-1])),
+                       meta, path)
+
+
+def create_app(source: str | Path | Any, *, meta: dict[str, Any] | None = None,
+               limits: Limits = Limits(), max_batch: int = 64) -> FastAPI:
+    """The web app serving one model; see docs/serve.md for the API.
+
+    `source` is a run folder, a `fmnist.store.LoadedRun`, or a fitted estimator (then `meta`
+    may give its name, metrics and class names, as a run's model.json would).
+    """
+    served = load_served(source, meta)
+    batcher = MicroBatcher(served.model.predict_proba, max_batch=max_batch)
+    decoders = anyio.CapacityLimiter(DECODERS)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        yield
+        batcher.close()
+
+    app = FastAPI(title="fmnist", summary=f"Fashion-MNIST classifier: {served.name}",
+                  lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app.state.served = served
+    app.state.batcher = batcher
+    install_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        """Liveness: the model is loaded and the batcher's counters move."""
+        return {"status": "ok", "model": served.name, "batches": batcher.batches,
+                "images": batcher.images}
+
+    @app.get("/model")
+    async def model_info() -> dict[str, Any]:
+        """What is being served: name, parameters, test metrics, class names, input size."""
+        return model_summary(served)
+
+    @app.post("/predict")
+    async def predict(request: Request,
+                      top_k: int = Query(3, ge=1, le=100, description="classes to return")
+                      ) -> dict[str, Any]:
+        """Score uploaded photos (multipart) or 28×28 pixel arrays (JSON)."""
+        start = time.perf_counter()
+        sources, images = await _read_images(request, served.image_shape, limits, decoders)
+        decoded = time.perf_counter()
+        result = await batcher.predict(images)
+        predictions = [
+            {**describe(src, probs, served.class_names, top_k), "image_png": png_base64(img)}
+            for src, probs, img in zip(sources, result.probabilities, images, strict=True)
+        ]
+        return {
+            "model": served.name,
+            "predictions": predictions,
+            "timing": {"decode_ms": round((decoded - start) * 1e3, 2),
+                       "queue_ms": round(result.queue_ms, 2),
+                       "inference_ms": round(result.inference_ms, 2),
+                       "batch_images": result.batch_images,
+                       "total_ms": round((time.perf_counter() - start) * 1e3, 2)},
+        }
+
+    return app
+
+
+async def _read_images(request: Request, shape: tuple[int, int], limits: Limits,
+                       decoders: anyio.CapacityLimiter) -> tuple[list[str], np.ndarray]:
+    """Dispatch on the content type: JSON pixels or multipart photos; anything else is 415.
+
+    Photos are decoded on worker threads, at most `decoders` at a time; the rest wait their turn.
+    """
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype == "application/json" or ctype.endswith("+json"):
+        images = parse_json_images(await request.body(), shape, limits.max_images)
+        return [f"array[{i}]" for i in range(len(images))], images
+    if ctype == "multipart/form-data":
+        uploads = await _uploads(request, limits.max_images)
+        images = await anyio.to_thread.run_sync(_photos_to_images, uploads, shape,
+                                                limits.max_pixels, limiter=decoders)
+        return [name for name, _ in uploads], images
+    raise ApiError(415, "unsupported_media_type",
+                   f"content type {ctype or '(none)'!r} is not accepted; upload images as "
+                   "multipart/form-data (field 'file') or send pixels as application/json")
+
+
+async def _uploads(request: Request, max_images: int) -> list[tuple[str, bytes]]:
+    """Every uploaded file in the form, whatever its field name, as (filename, bytes)."""
+    async with request.form(max_files=max_images, max_fields=max_images) as form:
+        files = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
+        if not files:
+            raise ApiError(400, "no_file",
+                           "the form holds no file; upload an image in the field 'file'")
+        return [(f.filename or f"upload[{i}]", await f.read()) for i, f in enumerate(files)]
+
+
+def _photos_to_images(uploads: list[tuple[str, bytes]], shape: tuple[int, int],
+                      max_pixels: int) -> np.ndarray:
+    return np.stack([photo_to_image(data, name, shape, max_pixels) for name, data in uploads])
+
+
+def describe(source: str, probs: np.ndarray, names: tuple[str, ...],
+             top_k: int) -> dict[str, Any]:
+    """One image's answer, with `fmnist.predict`'s top-k and "not sure" rule (as the CLI)."""
+    pred = make_prediction(source, probs, names, top_k)
+    return {"source": source, "label": pred.label, "probability": round(pred.probability, 6),
+            "low_confidence": pred.unsure, "message": pred.message,
+            "top": [{"label": n, "probability": round(p, 6)} for n, p in pred.top_k]}
+
+
+def png_base64(image: np.ndarray) -> str:
+    """The image the model saw, as base64 PNG (a few hundred bytes for 28×28)."""
+    buf = io.BytesIO()
+    Image.fromarray(image, mode="L").save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def model_summary(served: ServedModel) -> dict[str, Any]:
+    """The `/model` body: from the run's model.json where there is one."""
+    meta = served.meta
+    params = meta.get("params")
+    if params is None and hasattr(served.model, "get_params"):
+        params = {k: v for k, v in served.model.get_params(deep=False).items()
+                  if isinstance(v, (str, int, float, bool, type(None)))}
+    return {
+        "name": served.name,
+        "family": meta.get("family"),
+        "params": params or {},
+        "n_parameters": meta.get("n_parameters"),
+        "metrics": meta.get("metrics", {}),
+        "class_names": list(served.class_names),
+        "image_shape": list(served.image_shape),
+        "run": served.path.name if served.path else None,
+        "saved_at": meta.get("saved_at"),
+    }
