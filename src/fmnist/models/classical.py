@@ -1,0 +1,278 @@
+"""The classical models and their registry entries.
+
+Each model is a `PixelClassifier` subclass (raw uint8 images in, `scale → reduce → classifier`
+inside) whose constructor lists its parameters flat, so `fmnist train svm --reduce pca:0.9
+--set C=5` sets real estimator parameters. Defaults were chosen by measurement on the full
+60k/10k split on 2 CPU cores (benchmarks/classical.py, numbers in benchmarks/RESULTS.md);
+`quick` settings keep each model's fit + 10k predictions around 20 s for the comparison's quick
+preset, mostly by training on a subset (`max_train`).
+"""
+
+from __future__ import annotations
+
+from sklearn.base import BaseEstimator
+from sklearn.ensemble import (
+    AdaBoostClassifier,
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+)
+from sklearn.linear_model import LogisticRegression, SGDClassifier
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.svm import SVC, LinearSVC
+from sklearn.tree import DecisionTreeClassifier
+
+from fmnist.features import HOGTransformer, PixelScaler, reduce_steps
+from fmnist.models.bayes import BayesClassifier
+from fmnist.models.kmeans import KMeansClassifier
+from fmnist.models.pixel import PixelClassifier
+from fmnist.models.registry import ModelSpec, register
+
+
+class KNNClassifier(PixelClassifier):
+    """k nearest neighbours (Euclidean by default) on scaled, optionally reduced pixels."""
+
+    def __init__(self, n_neighbors: int = 5, weights: str = "distance", p: int = 2,
+                 reduce: str = "pca:50", scale: str = "unit", max_train: int | None = None,
+                 random_state: int | None = 0, n_jobs: int | None = -1) -> None:
+        self.n_neighbors = n_neighbors
+        self.weights = weights
+        self.p = p
+        self.reduce = reduce
+        self.scale = scale
+        self.max_train = max_train
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def _classifier(self) -> BaseEstimator:
+        return KNeighborsClassifier(n_neighbors=self.n_neighbors, weights=self.weights,
+                                    p=self.p, n_jobs=self.n_jobs)
+
+
+class SVMClassifier(PixelClassifier):
+    """Support vector machine with an RBF kernel (libsvm, one-vs-one).
+
+    `probability=True` fits Platt scaling (five internal cross-validation fits: several times
+    slower); otherwise `predict_proba` is a softmax of the one-vs-rest decision values.
+    """
+
+    def __init__(self, C: float = 10.0, gamma: str | float = "scale", probability: bool = False,
+                 reduce: str = "pca:100", scale: str = "unit", max_train: int | None = None,
+                 random_state: int | None = 0, cache_size: float = 1000.0) -> None:
+        self.C = C
+        self.gamma = gamma
+        self.probability = probability
+        self.reduce = reduce
+        self.scale = scale
+        self.max_train = max_train
+        self.random_state = random_state
+        self.cache_size = cache_size
+
+    def _classifier(self) -> BaseEstimator:
+        return SVC(C=self.C, kernel="rbf", gamma=self.gamma, probability=self.probability,
+                   cache_size=self.cache_size, random_state=self.random_state)
+
+
+class HOGSVMClassifier(SVMClassifier):
+    """RBF SVM on histogram-of-oriented-gradients features instead of pixels.
+
+    HOG describes local edge directions, which is what separates shirts from pullovers and coats
+    better than raw intensities. `reduce` applies to the HOG features.
+    """
+
+    def __init__(self, C: float = 10.0, gamma: str | float = "scale", probability: bool = False,
+                 orientations: int = 9, pixels_per_cell: int = 4, cells_per_block: int = 2,
+                 reduce: str = "none", scale: str = "none", max_train: int | None = None,
+                 random_state: int | None = 0, cache_size: float = 1000.0) -> None:
+        super().__init__(C=C, gamma=gamma, probability=probability, reduce=reduce, scale=scale,
+                         max_train=max_train, random_state=random_state, cache_size=cache_size)
+        self.orientations = orientations
+        self.pixels_per_cell = pixels_per_cell
+        self.cells_per_block = cells_per_block
+
+    def _feature_steps(self) -> list[tuple[str, BaseEstimator]]:
+        hog = HOGTransformer(orientations=self.orientations,
+                             pixels_per_cell=self.pixels_per_cell,
+                             cells_per_block=self.cells_per_block,
+                             image_shape=self.image_shape_)
+        return [("hog", hog), ("scale", PixelScaler(self.scale)), *reduce_steps(self.reduce)]
+
+
+class LinearSVMClassifier(PixelClassifier):
+    """Linear support vector machine (liblinear, one-vs-rest, squared hinge)."""
+
+    def __init__(self, C: float = 0.1, max_iter: int = 1000, reduce: str = "none",
+                 scale: str = "unit", max_train: int | None = None,
+                 random_state: int | None = 0) -> None:
+        self.C = C
+        self.max_iter = max_iter
+        self.reduce = reduce
+        self.scale = scale
+        self.max_train = max_train
+        self.random_state = random_state
+
+    def _classifier(self) -> BaseEstimator:
+        return LinearSVC(C=self.C, max_iter=self.max_iter, dual="auto",
+                         random_state=self.random_state)
+
+
+class LogisticClassifier(PixelClassifier):
+    """Multinomial logistic regression (L-BFGS, L2 penalty)."""
+
+    def __init__(self, C: float = 1.0, max_iter: int = 200, reduce: str = "none",
+                 scale: str = "unit", max_train: int | None = None,
+                 random_state: int | None = 0) -> None:
+        self.C = C
+        self.max_iter = max_iter
+        self.reduce = reduce
+        self.scale = scale
+        self.max_train = max_train
+        self.random_state = random_state
+
+    def _classifier(self) -> BaseEstimator:
+        return LogisticRegression(C=self.C, max_iter=self.max_iter,
+                                  random_state=self.random_state)
+
+
+class PerceptronClassifier(PixelClassifier):
+    """The perceptron (one-vs-rest), trained by stochastic gradient descent on its own loss.
+
+    `average=True` returns the average of the weights over all updates (the averaged
+    perceptron): same model class, far less sensitive to the last few noisy updates.
+    """
+
+    def __init__(self, max_iter: int = 20, average: bool = True, reduce: str = "none",
+                 scale: str = "unit", max_train: int | None = None,
+                 random_state: int | None = 0) -> None:
+        self.max_iter = max_iter
+        self.average = average
+        self.reduce = reduce
+        self.scale = scale
+        self.max_train = max_train
+        self.random_state = random_state
+
+    def _classifier(self) -> BaseEstimator:
+        return SGDClassifier(loss="perceptron", penalty=None, learning_rate="constant", eta0=1.0,
+                             max_iter=self.max_iter, tol=None, average=self.average,
+                             random_state=self.random_state)
+
+
+class DecisionTreeModel(PixelClassifier):
+    """One CART decision tree (entropy impurity)."""
+
+    def __init__(self, criterion: str = "entropy", max_depth: int | None = 12,
+                 min_samples_leaf: int = 1, reduce: str = "none", scale: str = "unit",
+                 max_train: int | None = None, random_state: int | None = 0) -> None:
+        self.criterion = criterion
+        self.max_depth = max_depth
+        self.min_samples_leaf = min_samples_leaf
+        self.reduce = reduce
+        self.scale = scale
+        self.max_train = max_train
+        self.random_state = random_state
+
+    def _classifier(self) -> BaseEstimator:
+        return DecisionTreeClassifier(criterion=self.criterion, max_depth=self.max_depth,
+                                      min_samples_leaf=self.min_samples_leaf,
+                                      random_state=self.random_state)
+
+
+class RandomForestModel(PixelClassifier):
+    """Random forest: bagged trees with √d features tried per split."""
+
+    def __init__(self, n_estimators: int = 100, max_depth: int | None = None,
+                 max_features: str | float = "sqrt", reduce: str = "none", scale: str = "unit",
+                 max_train: int | None = None, random_state: int | None = 0,
+                 n_jobs: int | None = -1) -> None:
+        self.n_estimators = n_estimators
+        self.max_depth = max_depth
+        self.max_features = max_features
+        self.reduce = reduce
+        self.scale = scale
+        self.max_train = max_train
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def _classifier(self) -> BaseEstimator:
+        return RandomForestClassifier(n_estimators=self.n_estimators, max_depth=self.max_depth,
+                                      max_features=self.max_features, n_jobs=self.n_jobs,
+                                      random_state=self.random_state)
+
+
+class AdaBoostModel(PixelClassifier):
+    """AdaBoost (multi-class SAMME, scikit-learn's only algorithm) on shallow decision trees."""
+
+    def __init__(self, n_estimators: int = 100, learning_rate: float = 0.5, max_depth: int = 6,
+                 reduce: str = "pca:50", scale: str = "unit", max_train: int | None = None,
+                 random_state: int | None = 0) -> None:
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.max_depth = max_depth
+        self.reduce = reduce
+        self.scale = scale
+        self.max_train = max_train
+        self.random_state = random_state
+
+    def _classifier(self) -> BaseEstimator:
+        tree = DecisionTreeClassifier(max_depth=self.max_depth, random_state=self.random_state)
+        return AdaBoostClassifier(estimator=tree, n_estimators=self.n_estimators,
+                                  learning_rate=self.learning_rate,
+                                  random_state=self.random_state)
+
+
+class GradientBoostingModel(PixelClassifier):
+    """Histogram gradient boosting (scikit-learn's LightGBM-style trees, multinomial loss)."""
+
+    def __init__(self, max_iter: int = 200, learning_rate: float = 0.1,
+                 max_leaf_nodes: int = 31, early_stopping: bool = False,
+                 reduce: str = "none", scale: str = "none", max_train: int | None = None,
+                 random_state: int | None = 0) -> None:
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.max_leaf_nodes = max_leaf_nodes
+        self.early_stopping = early_stopping
+        self.reduce = reduce
+        self.scale = scale
+        self.max_train = max_train
+        self.random_state = random_state
+
+    def _classifier(self) -> BaseEstimator:
+        return HistGradientBoostingClassifier(
+            max_iter=self.max_iter, learning_rate=self.learning_rate,
+            max_leaf_nodes=self.max_leaf_nodes, early_stopping=self.early_stopping,
+            random_state=self.random_state)
+
+
+def _entry(name: str, cls: type[PixelClassifier], description: str, quick: dict | None = None,
+           **defaults: object) -> None:
+    register(ModelSpec(name=name, family="classical", description=description, build=cls,
+                       defaults=defaults, quick=quick or {}))
+
+
+_entry("knn", KNNClassifier, "k nearest neighbours (k=5, distance-weighted) on PCA-50 pixels",
+       quick={"max_train": 20000})
+_entry("svm", SVMClassifier, "RBF support vector machine (C=10) on PCA-100 pixels",
+       quick={"max_train": 8000})
+_entry("hog-svm", HOGSVMClassifier, "RBF support vector machine on HOG edge features",
+       quick={"max_train": 5000})
+_entry("linear-svm", LinearSVMClassifier, "linear support vector machine on pixels",
+       quick={"max_train": 10000})
+_entry("logistic", LogisticClassifier, "multinomial logistic regression on pixels",
+       quick={"max_train": 20000})
+_entry("perceptron", PerceptronClassifier, "averaged perceptron on pixels")
+_entry("decision-tree", DecisionTreeModel, "one decision tree (entropy, depth 12)",
+       quick={"max_train": 20000})
+_entry("random-forest", RandomForestModel, "random forest of 100 trees on pixels",
+       quick={"n_estimators": 30, "max_train": 20000})
+_entry("adaboost", AdaBoostModel, "AdaBoost (SAMME) of depth-6 trees on PCA-50 pixels",
+       quick={"n_estimators": 30, "max_train": 10000})
+_entry("gradient-boosting", GradientBoostingModel,
+       "histogram gradient boosting (200 rounds) on pixels",
+       quick={"max_iter": 30, "max_train": 10000})
+_entry("bayes-1", BayesClassifier,
+       "Gaussian Bayes discriminant, case I: Σ_i = σ²I (nearest mean with priors)", case=1)
+_entry("bayes-2", BayesClassifier,
+       "Gaussian Bayes discriminant, case II: one shared Σ (linear discriminant)", case=2)
+_entry("bayes-3", BayesClassifier,
+       "Gaussian Bayes discriminant, case III: one regularised Σ_i per class (quadratic)", case=3)
+_entry("kmeans", KMeansClassifier,
+       "k-means clusters named by their majority training label (reports ARI, NMI)")
