@@ -9,7 +9,7 @@ import sys
 
 from rich.console import Console
 
-from fmnist.cli import data_cmds, models_cmd, train_cmd  # noqa: F401  (register commands)
+from fmnist.cli import data_cmds, explore_cmd, models_cmd, train_cmd  # noqa: F401  (register commands)
 from fmnist.cli.app import app
 from fmnist.errors import FmnistError
 

@@ -1,0 +1,347 @@
+"""Data analysis: the statistics and figures a person wants before training anything.
+
+`explore(train, test, out_dir)` computes everything once (class counts, per-class mean and
+standard-deviation images, pixel histograms, PCA and Fisher-LDA), draws one PNG per figure
+from those numbers, and writes `stats.json`, `summary.md` and a self-contained `index.html`.
+The returned `ExploreResult` carries the same numbers and an HTML section that the comparison
+report embeds as its first part, so the data analysis is never computed two different ways.
+
+Decisions where the issue was silent:
+- "Ink" is any pixel > 0 (the images are bright garments on an exactly-0 background), the same
+  definition `fmnist data info` uses.
+- Per-class statistics describe the training split; the test split contributes its counts and
+  the projected points.
+- PCA and LDA are fitted on the whole training split (pixels scaled to 0–1); the scatter plots
+  show a stratified subsample of the *test* split projected by them, so the LDA picture is not
+  flattered by points the projection was fitted on.
+- LDA uses scikit-learn's eigen solver with Ledoit–Wolf shrinkage: border pixels that are
+  always 0 make the plain within-class scatter singular, which shrinkage handles exactly.
+- Mean-image distance is Euclidean between class mean images with pixels scaled to 0–1.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+from fmnist import html
+from fmnist.data import Dataset
+from fmnist.errors import FmnistError
+
+VARIANCE_THRESHOLDS = (0.90, 0.95, 0.99)
+
+# name → caption; the order is the order of the page.
+FIGURES: dict[str, str] = {
+    "samples": "Random training examples, one row per class.",
+    "class_balance": "Images per class in each split.",
+    "class_mean_std": "Mean image (top) and per-pixel standard deviation (bottom) of each class "
+                      "in the training split.",
+    "pixel_histogram": "Pixel intensities: share of all pixels at each level per split (log "
+                       "scale), and the intensity distribution of each class's ink pixels.",
+    "class_distances": "Euclidean distance between class mean images (pixels 0–1); the red "
+                       "box marks each class's nearest other class.",
+    "pca_variance": "Cumulative explained variance of PCA on the training pixels, with the "
+                    "components needed for 90/95/99%.",
+    "pca_projection": "Test images projected on the first two principal components (fitted on "
+                      "the training split), coloured by class.",
+    "lda_projection": "Test images projected on the first two Fisher-LDA discriminants "
+                      "(fitted on the training split), coloured by class; the percentages are "
+                      "each discriminant's share of the Fisher criterion.",
+}
+
+TABLE_COLUMNS = {
+    "class": "class",
+    "train_images": "train images",
+    "test_images": "test images",
+    "mean_intensity": "mean intensity (0–255)",
+    "ink_fraction": "ink fraction",
+    "nearest_class": "nearest other class",
+    "nearest_distance": "mean-image distance",
+}
+
+
+@dataclass
+class ExploreResult:
+    """What `explore` produced: figure paths by name, the statistics, and the written files."""
+
+    out_dir: Path
+    figures: dict[str, Path]
+    stats: dict
+    files: dict[str, Path] = field(default_factory=dict)
+
+    def html_section(self, title: str = "The data") -> str:
+        """The whole analysis as one `<section>` (figures embedded) for another page to include."""
+        s = self.stats
+        train, test = s["splits"]["train"], s["splits"].get("test")
+        facts = (f"Training split: {train['images']:,} images of "
+                 f"{'×'.join(map(str, train['shape']))} pixels in {len(s['class_names'])} "
+                 f"classes; ")
+        facts += (f"test split: {test['images']:,} images. " if test else "no test split given. ")
+        facts += (f"Pixel mean {train['pixel_mean']:.1f}, std {train['pixel_std']:.1f} (0–255); "
+                  f"{train['ink_fraction']:.1%} of pixels are ink. PCA needs "
+                  + ", ".join(f"{n} components for {t}"
+                              for t, n in s["pca"]["components_for"].items())
+                  + " of the variance.")
+        body = [html.paragraph(facts)]
+        body.append(html.table(s["per_class"], TABLE_COLUMNS,
+                               caption="Per-class statistics (training split)"))
+        for name in FIGURES:
+            if name in self.figures:
+                body.append(html.figure(self.figures[name], FIGURES[name]))
+        return html.section(title, "\n".join(body), anchor="data")
+
+    def markdown(self) -> str:
+        """A Markdown summary; figures are linked by their file names next to it."""
+        s = self.stats
+        train = s["splits"]["train"]
+        lines = ["# Fashion-MNIST: data exploration", ""]
+        for split, row in s["splits"].items():
+            lines.append(f"- **{split}**: {row['images']:,} images, "
+                         f"{'×'.join(map(str, row['shape']))} pixels, pixel mean "
+                         f"{row['pixel_mean']:.2f} / std {row['pixel_std']:.2f}, ink fraction "
+                         f"{row['ink_fraction']:.3f}  (source: {row['source']})")
+        pca = s["pca"]
+        lines.append("- **PCA** (fitted on the training split): "
+                     + ", ".join(f"{t} of the variance kept by {n} components"
+                                 for t, n in pca["components_for"].items())
+                     + f"; the first two components explain "
+                     f"{sum(pca['explained_variance_ratio'][:2]):.1%}.")
+        lda = s["lda"]["criterion_share"]
+        lines.append(f"- **Fisher-LDA** ({len(lda)} discriminants): the first two carry "
+                     f"{sum(lda[:2]):.1%} of the class separation (Fisher criterion).")
+        pairs = sorted(s["per_class"], key=lambda r: r["nearest_distance"])[:3]
+        lines.append("- **Most alike classes** (mean-image distance): "
+                     + "; ".join(f"{r['class']} ↔ {r['nearest_class']} "
+                                 f"({r['nearest_distance']:.2f})" for r in pairs) + ".")
+        lines += ["", "## Per-class statistics (training split)", ""]
+        headers = list(TABLE_COLUMNS.values())
+        lines.append("| " + " | ".join(headers) + " |")
+        lines.append("|" + "|".join(" --- " if h == "class" or h.startswith("nearest other")
+                                    else " ---: " for h in headers) + "|")
+        for row in s["per_class"]:
+            lines.append("| " + " | ".join(html.format_cell(row[k]) for k in TABLE_COLUMNS)
+                         + " |")
+        lines.append("")
+        lines.append(f"Mean intensity of all training pixels: {train['pixel_mean']:.2f}.")
+        lines += ["", "## Figures", ""]
+        for name, caption in FIGURES.items():
+            if name in self.figures:
+                lines += [f"### {name.replace('_', ' ').capitalize()}", "", caption, "",
+                          f"![{caption}]({self.figures[name].name})", ""]
+        return "\n".join(lines)
+
+
+def split_stats(ds: Dataset) -> dict:
+    """Size, shape, counts per class and pixel statistics of one split."""
+    counts = np.bincount(ds.labels, minlength=ds.n_classes)
+    pixels = ds.images.reshape(len(ds), -1)
+    return {
+        "images": int(len(ds)),
+        "shape": list(ds.images.shape[1:]),
+        "source": ds.source,
+        "checksum": ds.checksum,
+        "per_class": {name: int(n) for name, n in zip(ds.class_names, counts, strict=True)},
+        "pixel_mean": float(pixels.mean(dtype=np.float64)),
+        "pixel_std": float(pixels.std(dtype=np.float64)),
+        "ink_fraction": float(np.count_nonzero(pixels) / pixels.size) if pixels.size else 0.0,
+        "histogram": np.bincount(pixels.ravel(), minlength=256).tolist(),
+    }
+
+
+def class_images(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class mean and standard-deviation images, float64 `[C, H, W]` in 0–255 units."""
+    shape = (ds.n_classes, *ds.images.shape[1:])
+    means, stds = np.zeros(shape), np.zeros(shape)
+    for c in range(ds.n_classes):
+        members = ds.images[ds.labels == c]
+        if len(members):
+            means[c] = members.mean(axis=0, dtype=np.float64)
+            stds[c] = members.std(axis=0, dtype=np.float64)
+    return means, stds
+
+
+def mean_image_distances(means: np.ndarray) -> np.ndarray:
+    """Pairwise Euclidean distances between class mean images, pixels scaled to 0–1."""
+    flat = means.reshape(len(means), -1) / 255.0
+    diff = flat[:, None, :] - flat[None, :, :]
+    return np.sqrt((diff ** 2).sum(axis=-1))
+
+
+def per_class_table(ds: Dataset, test: Dataset | None, means: np.ndarray,
+                    distances: np.ndarray) -> list[dict]:
+    """One row per class: counts, mean intensity, ink fraction, nearest other class."""
+    test_counts = (np.bincount(test.labels, minlength=ds.n_classes) if test is not None
+                   else None)
+    rows = []
+    for c, name in enumerate(ds.class_names):
+        members = ds.images[ds.labels == c]
+        others = np.where(np.arange(ds.n_classes) == c, np.inf, distances[c])
+        nearest = int(np.argmin(others))
+        row = {
+            "label": c,
+            "class": name,
+            "train_images": int(len(members)),
+            "test_images": int(test_counts[c]) if test_counts is not None else None,
+            "mean_intensity": float(means[c].mean()) if len(members) else None,
+            "ink_fraction": (float(np.count_nonzero(members) / members.size)
+                             if len(members) else None),
+            "nearest_class": ds.class_names[nearest],
+            "nearest_distance": float(distances[c, nearest]),
+        }
+        rows.append(row)
+    return rows
+
+
+def stratified_sample(labels: np.ndarray, n_classes: int, per_class: int,
+                      seed: int) -> np.ndarray:
+    """Indices of up to `per_class` random rows of each class, grouped by class."""
+    rng = np.random.default_rng(seed)
+    picks = [rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in range(n_classes)]
+    return np.concatenate(picks)
+
+
+def fisher_ratio_shares(projected: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each discriminant's share of the total Fisher criterion (between- over within-class
+    variance along it). scikit-learn's eigen solver normalises its ratios over all pixel
+    dimensions, which makes them meaningless here, so they are measured on the projection."""
+    overall = projected.mean(axis=0)
+    between = np.zeros(projected.shape[1])
+    within = np.zeros(projected.shape[1])
+    for c in np.unique(labels):
+        members = projected[labels == c]
+        centre = members.mean(axis=0)
+        between += len(members) * (centre - overall) ** 2
+        within += ((members - centre) ** 2).sum(axis=0)
+    criterion = between / np.maximum(within, np.finfo(float).tiny)
+    return criterion / criterion.sum()
+
+
+def _scaled(images: np.ndarray) -> np.ndarray:
+    return images.reshape(len(images), -1).astype(np.float32) / 255.0
+
+
+def explore(train: Dataset, test: Dataset | None, out_dir: str | Path, *,
+            points_per_class: int = 200, samples_per_class: int = 10,
+            seed: int = 0) -> ExploreResult:
+    """Analyse `train` (and `test`, when given) and write figures, stats.json, summary.md and
+    index.html into `out_dir`. Projections show `points_per_class` test points per class (train
+    points when there is no test split); the sample grid shows `samples_per_class` per class."""
+    from fmnist.plots import data as plots  # matplotlib only when figures are wanted
+
+    if len(train) == 0:
+        raise FmnistError("the training set is empty: nothing to explore")
+    if test is not None and test.class_names != train.class_names:
+        raise FmnistError("train and test sets name their classes differently: "
+                          f"{train.class_names} vs {test.class_names}")
+    if test is not None and test.images.shape[1:] != train.images.shape[1:]:
+        raise FmnistError(f"train images are {train.images.shape[1:]} but test images are "
+                          f"{test.images.shape[1:]}; explore needs one image size")
+    present = np.unique(train.labels)
+    if len(present) < 2:
+        raise FmnistError("the training set holds fewer than two classes: PCA/LDA projections "
+                          "and class comparisons need at least two")
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FmnistError(f"cannot create the output folder {out}: {exc}") from exc
+
+    started = time.perf_counter()
+    names = train.class_names
+    splits = {"train": train} | ({"test": test} if test is not None else {})
+    split_rows = {k: split_stats(ds) for k, ds in splits.items()}
+    means, stds = class_images(train)
+    distances = mean_image_distances(means)
+    table = per_class_table(train, test, means, distances)
+
+    X = _scaled(train.images)
+    pca = PCA(svd_solver="covariance_eigh" if X.shape[0] > X.shape[1] else "full",
+              random_state=seed).fit(X)
+    cumulative = np.cumsum(pca.explained_variance_ratio_)
+    needed = {t: int(min(np.searchsorted(cumulative, t) + 1, len(cumulative)))
+              for t in VARIANCE_THRESHOLDS}
+    lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto",
+                                     n_components=len(present) - 1).fit(X, train.labels)
+    lda_evr = fisher_ratio_shares(lda.transform(X), train.labels)
+    del X
+    shown = test if test is not None else train
+    pick = stratified_sample(shown.labels, shown.n_classes, points_per_class, seed)
+    shown_X, shown_y = _scaled(shown.images[pick]), shown.labels[pick]
+    pca_points = pca.transform(shown_X)[:, :2]
+    lda_points = lda.transform(shown_X)[:, :2]
+    if lda_points.shape[1] == 1:  # two classes: one discriminant, drawn at y = 0
+        lda_points = np.column_stack([lda_points[:, 0], np.zeros(len(lda_points))])
+    stats_seconds = time.perf_counter() - started
+
+    evr = pca.explained_variance_ratio_
+    shown_split = "test" if test is not None else "train"
+    grid = stratified_sample(train.labels, train.n_classes, samples_per_class, seed)
+    class_hist = np.stack([np.bincount(train.images[train.labels == c].ravel(), minlength=256)
+                           for c in range(train.n_classes)])
+    figures = {
+        "samples": plots.sample_grid(train.images[grid], train.labels[grid], names,
+                                     out / "samples.png", samples_per_class),
+        "class_balance": plots.class_balance(
+            {k: list(v["per_class"].values()) for k, v in split_rows.items()}, names,
+            out / "class_balance.png"),
+        "class_mean_std": plots.class_mean_std(means, stds, names, out / "class_mean_std.png"),
+        "pixel_histogram": plots.pixel_histogram(
+            {k: np.asarray(v["histogram"]) for k, v in split_rows.items()}, class_hist, names,
+            out / "pixel_histogram.png"),
+        "class_distances": plots.class_distances(distances, names, out / "class_distances.png"),
+        "pca_variance": plots.explained_variance(cumulative, needed, out / "pca_variance.png"),
+        "pca_projection": plots.projection(
+            pca_points, shown_y, names, out / "pca_projection.png",
+            f"PCA: {shown_split} images on the first two components "
+            f"({points_per_class} per class)",
+            (f"PC 1 ({evr[0]:.1%} of variance)", f"PC 2 ({evr[1]:.1%} of variance)")),
+        "lda_projection": plots.projection(
+            lda_points, shown_y, names, out / "lda_projection.png",
+            f"Fisher-LDA: {shown_split} images on the first two discriminants "
+            f"({points_per_class} per class)",
+            (f"LD 1 ({lda_evr[0]:.1%} of the class separation)",
+             f"LD 2 ({lda_evr[1]:.1%})" if len(lda_evr) > 1 else "(one discriminant only)")),
+    }
+    stats = {
+        "class_names": list(names),
+        "splits": split_rows,
+        "per_class": table,
+        "mean_image_distances": np.round(distances, 6).tolist(),
+        "pca": {
+            "fitted_on": f"train ({len(train):,} images, pixels scaled to 0-1)",
+            "components_for": {f"{t:.0%}": n for t, n in needed.items()},
+            "explained_variance_ratio": np.round(evr[:50], 6).tolist(),
+            "cumulative_variance": np.round(cumulative, 6).tolist(),
+        },
+        "lda": {
+            "fitted_on": f"train ({len(train):,} images), eigen solver, Ledoit-Wolf shrinkage",
+            "criterion_share": np.round(lda_evr, 6).tolist(),
+        },
+        "projections_show": f"{shown_split}: {len(pick)} images, up to {points_per_class} "
+                            f"per class, seed {seed}",
+        "seconds": {"statistics": round(stats_seconds, 2),
+                    "total": None},
+    }
+    result = ExploreResult(out, figures, stats)
+    stats["seconds"]["total"] = round(time.perf_counter() - started, 2)
+    result.files = {
+        "stats": _write_text(out / "stats.json", json.dumps(stats, indent=2)),
+        "summary": _write_text(out / "summary.md", result.markdown()),
+        "html": html.write_page(out / "index.html", "Fashion-MNIST: data exploration",
+                                result.html_section()),
+    }
+    return result
+
+
+def _write_text(path: Path, text: str) -> Path:
+    """Atomic write (temp file + rename), so a crash never leaves half a file behind."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
