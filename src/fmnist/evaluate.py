@@ -220,7 +220,7 @@ def evaluate(model: BaseEstimator, data: Dataset, *, model_name: str | None = No
     proba = _full_proba(model, data, labels)
     loss = top2 = None
     if proba is not None:
-        loss = float(log_loss(y_true, np.clip(proba, 1e-15, 1.0), labels=labels))
+        loss = float(log_loss(y_true, proba, labels=labels))
         top2 = float(top_k_accuracy_score(y_true, proba, k=2, labels=labels))
 
     return Evaluation(
@@ -248,6 +248,10 @@ def _full_proba(model: BaseEstimator, data: Dataset, labels: np.ndarray) -> np.n
     except (AttributeError, NotImplementedError):
         # e.g. SVC(probability=False) exposes the method but refuses to run it.
         return None
+    # float32 outputs (torch) sum to 1 only within ~1e-7, which log_loss rejects as "not
+    # probabilities": renormalise in float64.
+    sums = proba.sum(axis=1, keepdims=True)
+    proba = np.divide(proba, sums, out=np.full_like(proba, 1.0 / proba.shape[1]), where=sums > 0)
     classes = np.asarray(getattr(model, "classes_", labels))
     if proba.shape[1] == len(labels) and np.array_equal(classes, labels):
         return proba

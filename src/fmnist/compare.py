@@ -1,0 +1,378 @@
+"""Run a suite of models, evaluate every one on the same test set, and rank them.
+
+`compare(train, test, out_dir, preset=..., models=...)` trains each model through
+`fmnist.runs.train_run` into `<runs_dir>/<model>-<config hash>/`, or reuses that folder when a
+finished run with the same configuration (model, parameters, data, seed) is already there, so an
+interrupted comparison picks up where it stopped. A model that fails is recorded as failed and
+the others go on. The leaderboard holds accuracy with its 95% CI, macro-F1, McNemar's exact test
+against the best model, fit time, prediction speed and size; `fmnist.report` turns it into
+`report.html` / `report.md`, next to `results.json` / `results.csv`, and the best run is copied
+to `<out>/best/`.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import shutil
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fmnist.data import Dataset
+from fmnist.errors import FmnistError
+from fmnist.evaluate import Evaluation, evaluate, mcnemar_exact
+from fmnist.models import get_spec, list_models
+
+ALPHA = 0.05
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named suite: which models, and which parameter overrides each gets.
+
+    `models=None` means every registered model. `use_quick` applies each model's registered
+    `quick` overrides (fewer epochs, a training subset) before the preset's own `overrides`.
+    Neural models keep their own `val_fraction` (a parameter like any other).
+    """
+
+    name: str
+    description: str
+    models: tuple[str, ...] | None
+    use_quick: bool = False
+    overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+PRESETS: dict[str, Preset] = {
+    "quick": Preset(
+        "quick",
+        "The main job: every model family in about 5 minutes on 2 CPU cores. Slow models train "
+        "on stratified subsets and CNNs for few epochs (each model's 'quick' settings); every "
+        "model is tested on the full official 10,000-image test set.",
+        models=("cnn", "random-forest", "knn", "svm", "bayes-2", "logistic"),
+        use_quick=True,
+    ),
+    "standard": Preset(
+        "standard",
+        "Every registered model with its default settings on all 60,000 training images (the "
+        "seed notebook's CNNs keep its protocol: Adam, batch 512, 20% held out for validation).",
+        models=None,
+    ),
+    "best": Preset(
+        "best",
+        "The highest-accuracy settings: wider nets trained longer with augmentation (meant for "
+        "a GPU; hours on a CPU), every other model with its defaults on all data.",
+        models=None,
+        overrides={
+            "cnn": {"width": 64, "epochs": 40, "augment": "translate,flip"},
+            "resnet": {"epochs": 60},
+            "vgg": {"epochs": 40},
+            "mlp": {"epochs": 40},
+        },
+    ),
+}
+
+
+@dataclass
+class ModelResult:
+    """One model's line in the comparison: its run, its evaluation, or why it failed."""
+
+    name: str
+    family: str
+    description: str
+    params: dict[str, Any]
+    train_images: int
+    run_dir: Path | None = None
+    reused: bool = False
+    evaluation: Evaluation | None = None
+    error: str | None = None
+    history: list[dict] | None = None
+    mcnemar: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.evaluation is not None
+
+    def row(self) -> dict[str, Any]:
+        """The leaderboard line (plain JSON values)."""
+        ev = self.evaluation
+        row: dict[str, Any] = {
+            "model": self.name, "family": self.family, "status": "ok" if ev else "failed",
+            "error": self.error, "train_images": self.train_images, "params": self.params,
+            "run_dir": str(self.run_dir) if self.run_dir else None, "reused": self.reused,
+        }
+        if ev is not None:
+            row.update({
+                "accuracy": ev.accuracy, "ci_low": ev.ci_low, "ci_high": ev.ci_high,
+                "macro_f1": ev.macro["f1"], "weighted_f1": ev.weighted["f1"],
+                "log_loss": ev.log_loss, "top2_accuracy": ev.top2_accuracy,
+                "fit_seconds": ev.fit_seconds, "predict_images_per_s": ev.images_per_second,
+                "n_params": ev.n_params, "size_bytes": ev.size_bytes,
+                "mcnemar_p": self.mcnemar["pvalue"] if self.mcnemar else None,
+                "significantly_worse": (self.mcnemar["significant"] if self.mcnemar else None),
+            })
+        return row
+
+
+@dataclass
+class Comparison:
+    """Everything one comparison produced, ranked best first (failed models last)."""
+
+    preset: Preset
+    results: list[ModelResult]
+    train: Dataset
+    test: Dataset
+    out_dir: Path
+    seconds: float
+    started: str
+    data_description: str
+    explore: Any = None  # fmnist.explore.ExploreResult, or None when skipped
+    figures: dict[str, Path] = field(default_factory=dict)
+    best_dir: Path | None = None
+
+    @property
+    def best(self) -> ModelResult | None:
+        return next((r for r in self.results if r.ok), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        best = self.best
+        return {
+            "preset": self.preset.name, "preset_description": self.preset.description,
+            "started": self.started, "total_seconds": self.seconds,
+            "data": {"description": self.data_description, "train_images": len(self.train),
+                     "test_images": len(self.test), "train_source": self.train.source,
+                     "test_source": self.test.source, "checksum": self.train.checksum,
+                     "class_names": list(self.test.class_names)},
+            "alpha": ALPHA,
+            "best": best.name if best else None,
+            "best_dir": str(self.best_dir) if self.best_dir else None,
+            "leaderboard": [r.row() for r in self.results],
+            "evaluations": {r.name: r.evaluation.to_dict() for r in self.results if r.ok},
+        }
+
+
+def config_hash(model: str, params: Mapping[str, Any], train: Dataset, seed: int) -> str:
+    """A short digest of everything that decides what a run learns: two runs with the same
+    hash are interchangeable, so a finished one can be reused."""
+    from fmnist.runs import json_safe
+
+    labels = hashlib.sha256(np.ascontiguousarray(train.labels).tobytes()).hexdigest()
+    key = json.dumps(json_safe({"model": model, "params": dict(params), "seed": seed,
+                                "data": train.checksum,
+                                "n_train": len(train), "labels": labels,
+                                "shape": list(train.images.shape[1:])}), sort_keys=True)
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def resolve_models(preset: Preset, models: Sequence[str] | None) -> list[str]:
+    """The model names to run: `models` when given (checked against the registry), else the
+    preset's list, else every registered model."""
+    names = list(models) if models else list(preset.models or [s.name for s in list_models()])
+    if not names:
+        raise FmnistError("no models to compare")
+    for name in names:
+        get_spec(name)  # raises a user error naming the known models
+    if len(set(names)) != len(names):
+        raise FmnistError(f"a model is listed twice: {', '.join(names)}")
+    return names
+
+
+def model_params(preset: Preset, name: str) -> dict[str, Any]:
+    """Defaults, then the model's quick overrides (quick preset), then the preset's own."""
+    spec = get_spec(name)
+    params = dict(spec.defaults)
+    if preset.use_quick:
+        params.update(spec.quick)
+    params.update(preset.overrides.get(name, {}))
+    return params
+
+
+def compare(train: Dataset, test: Dataset, out_dir: str | Path, *, preset: str = "quick",
+            models: Sequence[str] | None = None, runs_dir: str | Path | None = None,
+            seed: int = 0, data_description: str = "", with_explore: bool = True,
+            log: Callable[[str], None] = print) -> Comparison:
+    """Train (or reuse) and evaluate a suite of models, then write the report and results."""
+    if preset not in PRESETS:
+        raise FmnistError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
+    if test.class_names != train.class_names:
+        raise FmnistError("train and test sets name their classes differently: "
+                          f"{train.class_names} vs {test.class_names}")
+    chosen = PRESETS[preset]
+    names = resolve_models(chosen, models)
+    out = Path(out_dir)
+    runs = Path(runs_dir) if runs_dir is not None else out / "runs"
+    try:
+        (out / "figures").mkdir(parents=True, exist_ok=True)
+        runs.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FmnistError(f"cannot create the output folder {out}: {exc}") from exc
+    started_wall = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    start = time.perf_counter()
+
+    explored = None
+    if with_explore:
+        from fmnist.explore import explore
+
+        log("data analysis ...")
+        explored = explore(train, test, out / "data", seed=seed)
+
+    results = []
+    for i, name in enumerate(names, 1):
+        log(f"[{i}/{len(names)}] {name} ...")
+        result = _run_one(chosen, name, train, test, runs, seed)
+        if result.ok:
+            ev = result.evaluation
+            how = "reused" if result.reused else f"fit {ev.fit_seconds:.1f} s"
+            log(f"    {name}: accuracy {ev.accuracy:.4f} ({how})")
+        else:
+            log(f"    {name}: FAILED — {result.error}")
+        results.append(result)
+
+    results.sort(key=lambda r: (not r.ok, -(r.evaluation.accuracy if r.ok else 0.0)))
+    _add_mcnemar(results)
+    comparison = Comparison(chosen, results, train, test, out, 0.0, started_wall,
+                            data_description or train.source, explored)
+    if comparison.best is not None:
+        comparison.figures = _figures(comparison)
+        comparison.best_dir = _copy_best(comparison.best, out / "best")
+    comparison.seconds = time.perf_counter() - start
+    write_outputs(comparison)
+    return comparison
+
+
+def _run_one(preset: Preset, name: str, train: Dataset, test: Dataset, runs: Path,
+             seed: int) -> ModelResult:
+    """Train or reuse one model and evaluate it; any exception becomes a failed result."""
+    from fmnist.runs import train_run
+    from fmnist.store import load
+
+    spec = get_spec(name)
+    params = model_params(preset, name)
+    max_train = params.get("max_train")
+    n_fit = min(len(train), int(max_train)) if max_train else len(train)
+    result = ModelResult(name, spec.family, spec.description, params, n_fit)
+    try:
+        run_dir = runs / f"{name}-{config_hash(name, params, train, seed)}"
+        result.run_dir = run_dir
+        if (run_dir / "model.json").is_file():
+            loaded = load(run_dir)
+            model, fit_seconds = loaded.model, loaded.meta.get("metrics", {}).get("fit_seconds")
+            result.reused = True
+        else:
+            resume = (run_dir / "run.json").is_file() and _takes(name, params, "resume")
+            run = train_run(name, params, train, None, run_dir=run_dir, seed=seed,
+                            resume=resume)
+            model, fit_seconds = run.model, run.fit_seconds
+        result.evaluation = evaluate(model, test, model_name=name, fit_seconds=fit_seconds,
+                                     run_dir=run_dir)
+        result.history = _read_history(run_dir)
+    except Exception as exc:  # noqa: BLE001 - one model's failure must not stop the others
+        result.error = f"{type(exc).__name__}: {exc}"
+        if result.run_dir is not None and result.run_dir.is_dir():
+            (result.run_dir / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+    return result
+
+
+def _takes(name: str, params: Mapping[str, Any], parameter: str) -> bool:
+    """Whether the model has an estimator parameter of that name."""
+    from fmnist.models import create_model
+
+    return parameter in create_model(name, **params).get_params(deep=False)
+
+
+def _read_history(run_dir: Path) -> list[dict] | None:
+    path = run_dir / "history.json"
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    history = data.get("history") if isinstance(data, dict) else data
+    return history or None
+
+
+def _add_mcnemar(results: list[ModelResult]) -> None:
+    """Each model vs the best (first) one: McNemar's exact p-value and whether p < ALPHA."""
+    ok = [r for r in results if r.ok]
+    if not ok:
+        return
+    best = ok[0]
+    for r in ok[1:]:
+        test = mcnemar_exact(best.evaluation.correct, r.evaluation.correct)
+        r.mcnemar = {**test.to_dict(), "significant": test.significant(ALPHA)}
+
+
+def _figures(comparison: Comparison) -> dict[str, Path]:
+    """The comparison's figures (all models) and the best model's (what it gets wrong)."""
+    from fmnist.plots import evaluation as plots
+
+    fig_dir = comparison.out_dir / "figures"
+    ok = [r for r in comparison.results if r.ok]
+    best = ok[0]
+    ev = best.evaluation
+    names = comparison.test.class_names
+    figures = {
+        "accuracy_vs_time": plots.accuracy_vs_time(
+            [r.name for r in ok], [r.evaluation.accuracy for r in ok],
+            [(r.evaluation.ci_low, r.evaluation.ci_high) for r in ok],
+            [r.evaluation.fit_seconds or 0.0 for r in ok], [r.family for r in ok],
+            fig_dir / "accuracy_vs_time.png"),
+        "f1_heatmap": plots.f1_heatmap(
+            np.array([[c["f1"] for c in r.evaluation.per_class] for r in ok]),
+            [r.name for r in ok], names, fig_dir / "f1_heatmap.png"),
+        "best_confusion": plots.confusion_heatmap(
+            ev.confusion, names, fig_dir / "best_confusion.png",
+            title=f"Confusion matrix of {best.name} (official test set)"),
+        "best_predictions": plots.prediction_grid(
+            comparison.test.images, ev.y_true, ev.y_pred, names,
+            fig_dir / "best_predictions.png", title=f"{best.name} on random test images"),
+        "best_mistakes": plots.confident_mistakes(
+            comparison.test.images, ev.y_true, ev.y_pred, ev.proba, names,
+            fig_dir / "best_mistakes.png", title=f"{best.name}: most confident mistakes"),
+    }
+    for r in ok:
+        if r.history:
+            figures[f"curves_{r.name}"] = plots.training_curves(
+                r.history, fig_dir / f"curves_{r.name}.png", title=f"{r.name}: training curves")
+    return figures
+
+
+def _copy_best(best: ModelResult, target: Path) -> Path:
+    """Copy the best run (weights, model.json, history) to `target`, replacing an older copy;
+    checkpoints stay behind. A copy, not a link, so the folder survives being moved or zipped."""
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(best.run_dir, tmp, ignore=shutil.ignore_patterns("checkpoints", "*.tmp"))
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    return target
+
+
+CSV_COLUMNS = ("rank", "model", "family", "status", "accuracy", "ci_low", "ci_high", "macro_f1",
+               "weighted_f1", "log_loss", "top2_accuracy", "mcnemar_p", "significantly_worse",
+               "fit_seconds", "predict_images_per_s", "n_params", "size_bytes", "train_images",
+               "reused", "run_dir", "error")
+
+
+def write_outputs(comparison: Comparison) -> dict[str, Path]:
+    """results.json, results.csv, report.html and report.md in the output folder."""
+    from fmnist.report import write_reports
+    from fmnist.runs import write_json
+
+    out = comparison.out_dir
+    write_json(out / "results.json", comparison.to_dict())
+    csv_path = out / "results.csv"
+    tmp = csv_path.with_name(csv_path.name + ".tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, CSV_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for rank, result in enumerate(comparison.results, 1):
+            writer.writerow({"rank": rank if result.ok else "", **result.row()})
+    tmp.replace(csv_path)
+    return {"results.json": out / "results.json", "results.csv": csv_path,
+            **write_reports(comparison)}
