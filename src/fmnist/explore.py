@@ -36,24 +36,35 @@ from fmnist.errors import FmnistError
 
 VARIANCE_THRESHOLDS = (0.90, 0.95, 0.99)
 
-# name → caption; the order is the order of the page.
-FIGURES: dict[str, str] = {
-    "samples": "Random training examples, one row per class.",
-    "class_balance": "Images per class in each split.",
-    "class_mean_std": "Mean image (top) and per-pixel standard deviation (bottom) of each class "
-                      "in the training split.",
-    "pixel_histogram": "Pixel intensities: share of all pixels at each level per split (log "
-                       "scale), and the intensity distribution of each class's ink pixels.",
-    "class_distances": "Euclidean distance between class mean images (pixels 0–1); the red "
-                       "box marks each class's nearest other class.",
-    "pca_variance": "Cumulative explained variance of PCA on the training pixels, with the "
-                    "components needed for 90/95/99%.",
-    "pca_projection": "Test images projected on the first two principal components (fitted on "
-                      "the training split), coloured by class.",
-    "lda_projection": "Test images projected on the first two Fisher-LDA discriminants "
-                      "(fitted on the training split), coloured by class; the percentages are "
-                      "each discriminant's share of the Fisher criterion.",
+# name → (title, caption); the order is the order of the page.
+FIGURES: dict[str, tuple[str, str]] = {
+    "samples": ("Examples", "Random training examples, one row per class."),
+    "class_balance": ("Class balance", "Images per class in each split."),
+    "class_mean_std": ("Mean and standard-deviation images",
+                       "Mean image (top) and per-pixel standard deviation (bottom) of each class "
+                       "in the training split."),
+    "pixel_histogram": ("Pixel intensities",
+                        "Share of all pixels at each intensity per split (log scale), and the "
+                        "intensity distribution of each class's ink pixels."),
+    "class_distances": ("Distances between class mean images",
+                        "Euclidean distance between class mean images (pixels 0–1); the red "
+                        "box marks each class's nearest other class."),
+    "pca_variance": ("PCA explained variance",
+                     "Cumulative explained variance of PCA on the training pixels, with the "
+                     "components needed for 90/95/99%."),
+    "pca_projection": ("PCA projection",
+                       "Test images projected on the first two principal components (fitted on "
+                       "the training split), coloured by class."),
+    "lda_projection": ("Fisher-LDA projection",
+                       "Test images projected on the first two Fisher-LDA discriminants (fitted "
+                       "on the training split), coloured by class; the percentages are each "
+                       "discriminant's share of the Fisher criterion."),
 }
+
+TABLE_FORMATS = {"mean_intensity": ".1f", "ink_fraction": ".3f", "nearest_distance": ".2f"}
+
+TABLE_CAPTION = ("Per-class statistics of the training split: ink = pixels > 0; distance = "
+                 "Euclidean between mean images, pixels scaled to 0–1")
 
 TABLE_COLUMNS = {
     "class": "class",
@@ -89,17 +100,16 @@ class ExploreResult:
                               for t, n in s["pca"]["components_for"].items())
                   + " of the variance.")
         body = [html.paragraph(facts)]
-        body.append(html.table(s["per_class"], TABLE_COLUMNS,
-                               caption="Per-class statistics (training split)"))
-        for name in FIGURES:
+        body.append(html.table(s["per_class"], TABLE_COLUMNS, TABLE_CAPTION, TABLE_FORMATS))
+        for name, (fig_title, caption) in FIGURES.items():
             if name in self.figures:
-                body.append(html.figure(self.figures[name], FIGURES[name]))
+                body.append(f"<h3>{html.escape(fig_title)}</h3>")
+                body.append(html.figure(self.figures[name], caption))
         return html.section(title, "\n".join(body), anchor="data")
 
     def markdown(self) -> str:
         """A Markdown summary; figures are linked by their file names next to it."""
         s = self.stats
-        train = s["splits"]["train"]
         lines = ["# Fashion-MNIST: data exploration", ""]
         for split, row in s["splits"].items():
             lines.append(f"- **{split}**: {row['images']:,} images, "
@@ -115,26 +125,32 @@ class ExploreResult:
         lda = s["lda"]["criterion_share"]
         lines.append(f"- **Fisher-LDA** ({len(lda)} discriminants): the first two carry "
                      f"{sum(lda[:2]):.1%} of the class separation (Fisher criterion).")
-        pairs = sorted(s["per_class"], key=lambda r: r["nearest_distance"])[:3]
-        lines.append("- **Most alike classes** (mean-image distance): "
-                     + "; ".join(f"{r['class']} ↔ {r['nearest_class']} "
-                                 f"({r['nearest_distance']:.2f})" for r in pairs) + ".")
-        lines += ["", "## Per-class statistics (training split)", ""]
+        lines.append("- **Most alike class pairs** (mean-image distance): "
+                     + "; ".join(f"{a} ↔ {b} ({d:.2f})" for a, b, d in self.closest_pairs())
+                     + ".")
+        lines += ["", "## Per-class statistics", "", TABLE_CAPTION + ".", ""]
         headers = list(TABLE_COLUMNS.values())
         lines.append("| " + " | ".join(headers) + " |")
         lines.append("|" + "|".join(" --- " if h == "class" or h.startswith("nearest other")
                                     else " ---: " for h in headers) + "|")
         for row in s["per_class"]:
-            lines.append("| " + " | ".join(html.format_cell(row[k]) for k in TABLE_COLUMNS)
-                         + " |")
-        lines.append("")
-        lines.append(f"Mean intensity of all training pixels: {train['pixel_mean']:.2f}.")
+            cells = (format(row[k], TABLE_FORMATS[k]) if k in TABLE_FORMATS
+                     and row[k] is not None else html.format_cell(row[k])
+                     for k in TABLE_COLUMNS)
+            lines.append("| " + " | ".join(cells) + " |")
         lines += ["", "## Figures", ""]
-        for name, caption in FIGURES.items():
+        for name, (fig_title, caption) in FIGURES.items():
             if name in self.figures:
-                lines += [f"### {name.replace('_', ' ').capitalize()}", "", caption, "",
-                          f"![{caption}]({self.figures[name].name})", ""]
+                lines += [f"### {fig_title}", "", caption, "",
+                          f"![{fig_title}]({self.figures[name].name})", ""]
         return "\n".join(lines)
+
+    def closest_pairs(self, n: int = 3) -> list[tuple[str, str, float]]:
+        """The `n` class pairs whose mean images are nearest, each pair once."""
+        names = self.stats["class_names"]
+        dist = np.asarray(self.stats["mean_image_distances"])
+        pairs = [(dist[i, j], i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
+        return [(names[i], names[j], float(d)) for d, i, j in sorted(pairs)[:n]]
 
 
 def split_stats(ds: Dataset) -> dict:
@@ -261,8 +277,7 @@ def explore(train: Dataset, test: Dataset | None, out_dir: str | Path, *,
     table = per_class_table(train, test, means, distances)
 
     X = _scaled(train.images)
-    pca = PCA(svd_solver="covariance_eigh" if X.shape[0] > X.shape[1] else "full",
-              random_state=seed).fit(X)
+    pca = PCA(svd_solver="covariance_eigh").fit(X)  # eigh of the 784×784 covariance: fast
     cumulative = np.cumsum(pca.explained_variance_ratio_)
     needed = {t: int(min(np.searchsorted(cumulative, t) + 1, len(cumulative)))
               for t in VARIANCE_THRESHOLDS}

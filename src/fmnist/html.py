@@ -62,9 +62,12 @@ def format_cell(value: object) -> str:
 
 
 def table(rows: Sequence[Mapping[str, object]],
-          columns: Sequence[str] | Mapping[str, str] | None = None, caption: str = "") -> str:
+          columns: Sequence[str] | Mapping[str, str] | None = None, caption: str = "",
+          formats: Mapping[str, str] | None = None) -> str:
     """An HTML table of `rows` (dicts). `columns` picks and orders keys; a mapping also renames
-    them (key → header). Numeric cells are right-aligned; missing keys render empty."""
+    them (key → header). `formats` gives a format spec per key (e.g. `{"acc": ".2%"}`), others
+    use `format_cell`. Numeric cells are right-aligned; missing keys render empty."""
+    formats = formats or {}
     if columns is None:
         columns = list(rows[0]) if rows else []
     headers = dict(columns) if isinstance(columns, Mapping) else {c: c for c in columns}
@@ -76,7 +79,9 @@ def table(rows: Sequence[Mapping[str, object]],
             value = row.get(key)
             numeric = isinstance(value, numbers.Real) and not isinstance(value, bool)
             cls = ' class="num"' if numeric else ""
-            cells.append(f"<td{cls}>{escape(format_cell(value))}</td>")
+            text = (format(value, formats[key]) if key in formats and value is not None
+                    else format_cell(value))
+            cells.append(f"<td{cls}>{escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     cap = f"<caption>{escape(caption)}</caption>" if caption else ""
     return (f"<table>{cap}<thead><tr>{head}</tr></thead>"
