@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+import typer
 from rich.console import Console
 from rich.table import Table
 
 from fmnist.cli.app import app
-from fmnist.models import list_models
+from fmnist.models import get_spec, list_models
 
 
 @app.command("models")
-def models() -> None:
-    """List every registered model with its family, description and defaults."""
-    table = Table(title="Registered models")
-    for col in ("name", "family", "description", "defaults"):
+def models(
+    name: str | None = typer.Argument(None, help="Show one model's defaults and quick settings."),
+) -> None:
+    """List every registered model with its family and description."""
+    console = Console()
+    if name is not None:
+        spec = get_spec(name)
+        console.print(f"[bold]{spec.name}[/] ({spec.family}): {spec.description}")
+        table = Table("parameter", "default", "quick preset")
+        for key in sorted({*spec.defaults, *spec.quick}):
+            table.add_row(key, repr(spec.defaults.get(key, "")), repr(spec.quick.get(key, "")))
+        console.print(table)
+        return
+    table = Table(title="Registered models (details: fmnist models NAME)")
+    for col in ("name", "family", "description"):
         table.add_column(col)
     for spec in list_models():
-        defaults = ", ".join(f"{k}={v}" for k, v in spec.defaults.items())
-        table.add_row(spec.name, spec.family, spec.description, defaults)
-    Console().print(table)
+        table.add_row(spec.name, spec.family, spec.description)
+    console.print(table)
