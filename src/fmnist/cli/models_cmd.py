@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fmnist.cli.app import app
-from fmnist.models import get_spec, list_models
+from fmnist.models import create_model, get_spec, list_models
 
 
 @app.command("models")
@@ -19,9 +19,11 @@ def models(
     if name is not None:
         spec = get_spec(name)
         console.print(f"[bold]{spec.name}[/] ({spec.family}): {spec.description}")
-        table = Table("parameter", "default", "quick preset")
-        for key in sorted({*spec.defaults, *spec.quick}):
-            table.add_row(key, repr(spec.defaults.get(key, "")), repr(spec.quick.get(key, "")))
+        params = create_model(name).get_params(deep=False)
+        table = Table("parameter (--set key=value)", "default", "quick preset")
+        for key in sorted({*params, *spec.quick}):
+            quick = repr(spec.quick[key]) if key in spec.quick else ""
+            table.add_row(key, repr(params.get(key, "")), quick)
         console.print(table)
         return
     table = Table(title="Registered models (details: fmnist models NAME)")
