@@ -14,11 +14,13 @@ are larger, noisier and not always on a light background:
    paper's "negate"), kept when it is dark, so both kinds of photo end up the same way round;
    pixels within 5% of the background become exactly 0, as in the dataset;
 8. `trim`: crop to the bounding box of what differs from the background by more than 5%;
-9. `resize_longest`: longest edge → 28 keeping the aspect ratio (antialiased, because photos are
+9. `face_like_dataset`: mirror wide objects (footwear) so the heel is on the right, the way
+   every shoe in the dataset was photographed;
+10. `resize_longest`: longest edge → 28 keeping the aspect ratio (antialiased, because photos are
    far larger than the paper's 51×73 thumbnails, which it could simply subsample);
-10. `sharpen`: Gaussian unsharp mask, radius 1, sigma 1;
-11. `centre`: pad the short edge so the bounding box sits in the middle of a square canvas;
-12. `stretch`: scale so the brightest pixel is 255 (99% of Fashion-MNIST images peak at ≥ 254).
+11. `sharpen`: Gaussian unsharp mask, radius 1, sigma 1;
+12. `centre`: pad the short edge so the bounding box sits in the middle of a square canvas;
+13. `stretch`: scale so the brightest pixel is 255 (99% of Fashion-MNIST images peak at ≥ 254).
 
 The order differs from the paper's list in one place: the negation happens at step 7 rather than
 last, so trimming, resampling and padding all see a background of 0, which is what the dataset's
@@ -62,6 +64,7 @@ class PhotoResult:
     image: np.ndarray
     background: float
     inverted: bool
+    mirrored: bool = False
     steps: list[tuple[str, np.ndarray]] = field(default_factory=list)
 
 
@@ -222,6 +225,27 @@ def trim(fg: np.ndarray, tolerance: float = TOLERANCE) -> np.ndarray:
     return fg[top:bottom, left:right]
 
 
+def face_like_dataset(fg: np.ndarray, min_aspect: float = 1.2) -> tuple[np.ndarray, bool]:
+    """Mirror a wide object whose taller end is on the left; returns the image and whether.
+
+    Zalando photographs footwear from the side with the toe to the left: the heel or shaft (the
+    taller end) is on the right in 99.5% of the dataset's sneakers, 100% of its ankle boots and
+    91% of its sandals (measured on the training set). A photo of a right shoe is the mirror
+    image, and a model trained without flips reads it poorly. Only objects at least
+    `min_aspect` times wider than tall are considered; garments (taller than wide) never flip.
+    """
+    height, width = fg.shape
+    if width < min_aspect * height:
+        return fg, False
+    present = fg > TOLERANCE
+    profile = np.where(present.any(axis=0), height - present.argmax(axis=0), 0)
+    half = width // 2
+    left, right = profile[:half].mean(), profile[width - half:].mean()
+    if left > right + 0.02 * height:
+        return fg[:, ::-1].copy(), True
+    return fg, False
+
+
 def resize_longest(fg: np.ndarray, size: int = DEFAULT_SIZE) -> np.ndarray:
     """Scale so the longest edge is `size`, keeping the aspect ratio (Lanczos, antialiased)."""
     height, width = fg.shape
@@ -285,6 +309,9 @@ def prepare_photo(source: ImageSource, size: int = DEFAULT_SIZE, *, keep_steps: 
     except PhotoError as exc:
         raise PhotoError(f"{name}: {exc}") from None
     keep("trimmed", fg)
+    fg, mirrored = face_like_dataset(fg)
+    if mirrored:
+        keep("mirrored", fg)
     fg = resize_longest(fg, size)
     keep("resized", fg)
     fg = sharpen(fg)
@@ -292,7 +319,8 @@ def prepare_photo(source: ImageSource, size: int = DEFAULT_SIZE, *, keep_steps: 
     fg = centre(fg, size)
     out = stretch(fg)
     keep("final", out)
-    return PhotoResult(image=out, background=background, inverted=inverted, steps=steps)
+    return PhotoResult(image=out, background=background, inverted=inverted, mirrored=mirrored,
+                       steps=steps)
 
 
 def save_steps(result: PhotoResult, folder: Path | str, stem: str) -> list[Path]:
