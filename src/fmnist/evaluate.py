@@ -234,7 +234,7 @@ def evaluate(model: BaseEstimator, data: Dataset, *, model_name: str | None = No
         log_loss=loss, top2_accuracy=top2, fit_seconds=fit_seconds,
         n_params=count_parameters(model),
         size_bytes=saved_size(run_dir) if run_dir is not None else None,
-        extra=_extra_metrics(model), y_true=y_true, y_pred=y_pred, proba=proba,
+        extra=_extra_metrics(model, data), y_true=y_true, y_pred=y_pred, proba=proba,
     )
 
 
@@ -325,10 +325,15 @@ def saved_size(run_dir: str | Path) -> int | None:
     return sum(f.stat().st_size for f in files) if files else None
 
 
-def _extra_metrics(model: Any) -> dict[str, Any]:
-    """Model-specific numbers a model chooses to expose (e.g. k-means ARI/NMI)."""
-    extra = getattr(model, "extra_metrics_", None)
-    if not isinstance(extra, dict):
-        return {}
+def _extra_metrics(model: Any, data: Dataset) -> dict[str, Any]:
+    """Model-specific numbers a model chooses to expose (e.g. k-means ARI/NMI): measured on
+    `data` through `extra_metrics(X, y)` when the model offers it, plus its own training-set
+    `extra_metrics_` under a `train_` prefix."""
+    extra: dict[str, Any] = {}
+    trained = getattr(model, "extra_metrics_", None)
+    if isinstance(trained, dict):
+        extra.update({f"train_{k}": v for k, v in trained.items()})
+    if callable(getattr(model, "extra_metrics", None)):
+        extra.update(model.extra_metrics(data.images, data.labels))
     return {str(k): (float(v) if isinstance(v, np.floating | float) else v)
             for k, v in extra.items()}
