@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.sparse import issparse
 from skimage.feature import hog
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.decomposition import PCA
@@ -36,8 +37,11 @@ SCALES = ("unit", "standard", "none")
 def as_matrix(X: object) -> np.ndarray:
     """Images `[N, H, W]` → `[N, H*W]` (a view, same dtype); anything else unchanged.
 
-    Only 3-D input is flattened, so 1-D or 4-D input still fails validation with sklearn's error.
+    Only 3-D input is flattened, so 1-D or 4-D input still fails validation with sklearn's error
+    (and sparse input gets sklearn's "sparse data not supported" message).
     """
+    if issparse(X):
+        return X
     arr = np.asarray(X)
     return arr.reshape(len(arr), -1) if arr.ndim == 3 else arr
 
@@ -53,6 +57,11 @@ class PixelScaler(TransformerMixin, BaseEstimator):
 
     def __init__(self, scale: str = "unit") -> None:
         self.scale = scale
+
+    def __sklearn_tags__(self):  # noqa: ANN204 - sklearn's Tags type
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]  # always float32 out, by design
+        return tags
 
     def fit(self, X: object, y: object = None) -> PixelScaler:
         if self.scale not in SCALES:

@@ -94,7 +94,8 @@ class IsotropicGaussianBayes(ClassifierMixin, BaseEstimator):
         return np.exp(self.predict_log_proba(X))
 
     def predict(self, X: Any) -> np.ndarray:
-        return self.classes_[np.argmax(self.discriminants(X), axis=1)]
+        g = self.discriminants(X)
+        return self.classes_[np.argmax(g, axis=1)]
 
 
 def bayes_discriminant(case: int, reg: float | None = None) -> BaseEstimator:

@@ -45,7 +45,8 @@ class MajorityKMeans(ClassifierMixin, BaseEstimator):
 
     Fitted: `kmeans_`, `cluster_distribution_` ([k, n_classes], the label shares of each
     cluster's training members, which `predict_proba` returns for the sample's cluster),
-    `cluster_labels_` (each cluster's majority label) and `extra_metrics_` (training scores).
+    `cluster_labels_` (each cluster's majority label), `n_iter_` and `extra_metrics_` (training
+    scores).
     """
 
     def __init__(self, n_clusters: int = 10, n_init: int = 3, max_iter: int = 100,
@@ -70,6 +71,7 @@ class MajorityKMeans(ClassifierMixin, BaseEstimator):
         counts[empty] = np.bincount(index, weights=w, minlength=len(self.classes_))
         self.cluster_distribution_ = counts / counts.sum(axis=1, keepdims=True)
         self.cluster_labels_ = np.argmax(self.cluster_distribution_, axis=1)
+        self.n_iter_ = self.kmeans_.n_iter_
         self.extra_metrics_ = cluster_scores(clusters, y)
         return self
 
@@ -80,10 +82,12 @@ class MajorityKMeans(ClassifierMixin, BaseEstimator):
         return self.kmeans_.predict(X)
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        return self.cluster_distribution_[self.clusters(X)]
+        clusters = self.clusters(X)
+        return self.cluster_distribution_[clusters]
 
     def predict(self, X: Any) -> np.ndarray:
-        return self.classes_[self.cluster_labels_[self.clusters(X)]]
+        clusters = self.clusters(X)
+        return self.classes_[self.cluster_labels_[clusters]]
 
 
 class KMeansClassifier(PixelClassifier):
@@ -110,6 +114,7 @@ class KMeansClassifier(PixelClassifier):
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> KMeansClassifier:
         super().fit(X, y, sample_weight=sample_weight)
+        self.n_iter_ = self.pipeline_[-1].n_iter_
         self.extra_metrics_ = dict(self.pipeline_[-1].extra_metrics_)
         return self
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.sparse import issparse
 from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
@@ -56,8 +57,8 @@ class PixelClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> PixelClassifier:
         """Fit the whole pipeline; `sample_weight` goes to the classifier (when it takes one)."""
         parse_reduce(self.reduce)  # a bad setting fails before any work is done
-        shape = np.shape(X)
-        self.image_shape_ = tuple(int(s) for s in shape[1:]) if len(shape) == 3 else None
+        X = X if issparse(X) else np.asarray(X)
+        self.image_shape_ = tuple(int(s) for s in X.shape[1:]) if X.ndim == 3 else None
         X = validate_data(self, as_matrix(X), dtype=None, ensure_min_samples=2)
         check_classification_targets(y)
         y = np.asarray(y)
@@ -95,7 +96,8 @@ class PixelClassifier(ClassifierMixin, BaseEstimator):
         return validate_data(self, as_matrix(X), dtype=None, reset=False)
 
     def predict(self, X: Any) -> np.ndarray:
-        return self.pipeline_.predict(self._matrix(X))
+        X = self._matrix(X)
+        return self.pipeline_.predict(X)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities in the order of `classes_`.
