@@ -344,13 +344,13 @@ def explore(train: Dataset, test: Dataset | None, out_dir: str | Path, *,
                     "total": None},
     }
     result = ExploreResult(out, figures, stats)
-    stats["seconds"]["total"] = round(time.perf_counter() - started, 2)
     result.files = {
-        "stats": _write_text(out / "stats.json", json.dumps(stats, indent=2)),
         "summary": _write_text(out / "summary.md", result.markdown()),
         "html": html.write_page(out / "index.html", "Fashion-MNIST: data exploration",
                                 result.html_section()),
     }
+    stats["seconds"]["total"] = round(time.perf_counter() - started, 2)
+    result.files["stats"] = _write_text(out / "stats.json", json.dumps(stats, indent=2))
     return result
 
 
