@@ -1,0 +1,392 @@
+"""`TorchClassifier`: any network of `nets.py` as a scikit-learn classifier on raw uint8 images.
+
+It is an ordinary sklearn estimator (get_params/set_params/clone, `score`, cross-validation,
+`AdaBoostClassifier` via a `sample_weight` that really weights the loss), and it implements the
+project's torch state protocol (`state_tensors` / `state_meta` / `from_state`) so `fmnist.store`
+can save it as safetensors + JSON with no pickle. `BoostedTorchClassifier` does the same for
+AdaBoost (SAMME) over torch networks.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.ensemble import AdaBoostClassifier
+from sklearn.model_selection import train_test_split
+from sklearn.utils.validation import check_is_fitted
+
+from fmnist.errors import FmnistError
+from fmnist.models import engine
+from fmnist.models.nets import build_net, count_params
+
+STATE_FORMAT = 1
+
+
+def as_images(X: Any) -> np.ndarray:
+    """Raw images as a uint8 array `[N, H, W]`; `[N, H, W, 1]` is squeezed; anything else, or
+    values outside 0..255, is a user error (a scaled input would silently give nonsense)."""
+    arr = np.asarray(X)
+    if arr.ndim == 4 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim != 3:
+        raise FmnistError(f"expected images shaped [N, H, W] (raw 0..255 pixels), got shape "
+                          f"{arr.shape}; reshape flat rows with X.reshape(-1, 28, 28)")
+    if arr.dtype != np.uint8:
+        if arr.size and (not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 255):
+            raise FmnistError("pixel values must lie in 0..255 (raw uint8 images, not scaled)")
+        if arr.size and arr.max() <= 1.0 and arr.dtype.kind == "f":
+            raise FmnistError("pixels look scaled to 0..1; pass the raw 0..255 images "
+                              "(the model scales them itself)")
+        arr = np.rint(arr).astype(np.uint8)
+    return np.ascontiguousarray(arr)
+
+
+def _tensor(images: np.ndarray) -> torch.Tensor:
+    """`[N, 1, H, W]` sharing memory with `images` (copied first if read-only, as torch asks)."""
+    if not images.flags.writeable:
+        images = images.copy()
+    return torch.from_numpy(images).unsqueeze(1)
+
+
+def _hidden(h: Any) -> tuple[int, ...] | int | None:
+    """Accept `512,256` (from `--set hidden=512,256`), a list, a tuple or an int."""
+    if h is None or isinstance(h, int):
+        return h
+    if isinstance(h, str):
+        return tuple(int(v) for v in h.split(",") if v.strip())
+    return tuple(int(v) for v in h)
+
+
+class TorchClassifier(ClassifierMixin, BaseEstimator):
+    """A torch network trained by `engine.train`, as a scikit-learn classifier.
+
+    Architecture: `arch` (seed1, seed2, seed3, cnn, resnet, vgg, mlp) with `width`, `depth`,
+    `hidden`, `dropout`, `batch_norm` (None = the architecture's default).
+    Training: `epochs`, `batch_size`, `lr`, `optimizer` (adam/adamw/sgd-nesterov), `momentum`,
+    `weight_decay` (weights only), `schedule` (constant/linear/cosine/onecycle) with `warmup`
+    (fraction of training), `label_smoothing`, `augment` (True or a comma list of translate,
+    flip, erase), `translate` (max shift in pixels), `val_fraction` (stratified hold-out for
+    early stopping and best-weight restore; 0 = none), `patience` (epochs without a better
+    validation loss before stopping; None = never stop early), `restore_best`, `max_train`
+    (stratified subset of the training data, for quick runs), `micro_batch` (CPU gradient
+    accumulation, used only for nets without BatchNorm where it is exact).
+    Prediction: `tta` — "auto" averages the horizontally flipped image in iff training used
+    flips (flip TTA on a net never trained on flips costs 10 points of accuracy), True demands
+    flips in `augment`, False never. `eval_batch_size` for inference.
+    Run: `random_state` (everything is seeded from it), `device` (auto = CUDA → MPS → CPU),
+    `num_threads` (None = torch's default, one per core — measured best), `checkpoint_dir`
+    (a checkpoint.pt is written there atomically after every epoch), `resume` (continue from
+    it), `verbose` (Rich progress bar on stderr).
+    """
+
+    def __init__(
+        self,
+        arch: str = "cnn",
+        width: int | None = None,
+        depth: int | None = None,
+        hidden: Any = None,
+        dropout: float | None = None,
+        batch_norm: bool = True,
+        epochs: int = 5,
+        batch_size: int = 128,
+        lr: float = 0.05,
+        optimizer: str = "sgd",
+        momentum: float = 0.9,
+        weight_decay: float = 5e-4,
+        schedule: str = "linear",
+        warmup: float = 0.2,
+        label_smoothing: float = 0.1,
+        augment: bool | str = False,
+        translate: int = 2,
+        tta: bool | str = "auto",
+        val_fraction: float = 0.1,
+        patience: int | None = None,
+        restore_best: bool = True,
+        max_train: int | None = None,
+        micro_batch: int | None = 128,
+        eval_batch_size: int = 4096,
+        random_state: int | None = 0,
+        device: str = "auto",
+        num_threads: int | None = None,
+        checkpoint_dir: str | None = None,
+        resume: bool = False,
+        verbose: bool = True,
+    ) -> None:
+        self.arch = arch
+        self.width = width
+        self.depth = depth
+        self.hidden = hidden
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.schedule = schedule
+        self.warmup = warmup
+        self.label_smoothing = label_smoothing
+        self.augment = augment
+        self.translate = translate
+        self.tta = tta
+        self.val_fraction = val_fraction
+        self.patience = patience
+        self.restore_best = restore_best
+        self.max_train = max_train
+        self.micro_batch = micro_batch
+        self.eval_batch_size = eval_batch_size
+        self.random_state = random_state
+        self.device = device
+        self.num_threads = num_threads
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
+        self.verbose = verbose
+
+    # -- building ----------------------------------------------------------------------------
+    def _build(self, input_shape: tuple[int, int], n_classes: int) -> torch.nn.Module:
+        return build_net(self.arch, input_shape, n_classes, width=self.width, depth=self.depth,
+                         hidden=_hidden(self.hidden), dropout=self.dropout,
+                         batch_norm=self.batch_norm)
+
+    def _flip_tta(self, ops: frozenset[str]) -> bool:
+        if self.tta in (True, "true", "True", 1):
+            if "flip" not in ops:
+                raise FmnistError("tta=True needs flips in augment (flip TTA on a net never "
+                                  "trained on flips loses accuracy); use tta='auto' or add flip")
+            return True
+        if self.tta in ("auto", None):
+            return "flip" in ops
+        return False
+
+    # -- fitting -----------------------------------------------------------------------------
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> TorchClassifier:
+        """Train on raw uint8 images `[N, H, W]`; `sample_weight` scales each image's loss."""
+        images = as_images(X)
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != len(images):
+            raise FmnistError(f"labels must be one per image: {len(images)} images, "
+                              f"labels shaped {y.shape}")
+        if len(images) == 0:
+            raise FmnistError("cannot fit on zero images")
+        self.classes_, y_idx = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise FmnistError("need at least two classes to train a classifier")
+        weights = None
+        if sample_weight is not None:
+            weights = np.asarray(sample_weight, dtype=np.float64)
+            if weights.shape != (len(images),) or not np.isfinite(weights).all() \
+                    or (weights < 0).any() or weights.sum() <= 0:
+                raise FmnistError("sample_weight must be one finite, non-negative weight per "
+                                  "image, not all zero")
+        seed = 0 if self.random_state is None else int(self.random_state)
+        if self.num_threads:
+            torch.set_num_threads(int(self.num_threads))
+        idx = np.arange(len(images))
+        if self.max_train is not None and self.max_train < len(idx):
+            idx = _subset(idx, y_idx, int(self.max_train), seed)
+        if not 0 <= self.val_fraction < 1:
+            raise FmnistError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        tr, va = idx, idx[:0]
+        if self.val_fraction > 0:
+            tr, va = _split(idx, y_idx, self.val_fraction, seed)
+        w_tr = None
+        if weights is not None:
+            w = weights[tr]
+            w_tr = torch.from_numpy((w / w.mean()).astype(np.float32))  # mean 1: lr unchanged
+
+        ops = engine.parse_augment(self.augment)
+        self.tta_ = self._flip_tta(ops)
+        self.input_shape_ = (int(images.shape[1]), int(images.shape[2]))
+        torch.manual_seed(seed)  # the initial weights
+        net = self._build(self.input_shape_, len(self.classes_))
+        device = engine.pick_device(self.device)
+        cfg = engine.TrainConfig(
+            epochs=int(self.epochs), batch_size=int(self.batch_size), lr=float(self.lr),
+            optimizer=self.optimizer, momentum=float(self.momentum),
+            weight_decay=float(self.weight_decay), schedule=self.schedule,
+            warmup=float(self.warmup), label_smoothing=float(self.label_smoothing), augment=ops,
+            translate=int(self.translate), patience=self.patience,
+            restore_best=bool(self.restore_best), micro_batch=self.micro_batch, seed=seed,
+            device=device, eval_batch_size=int(self.eval_batch_size),
+            checkpoint_dir=None if self.checkpoint_dir is None else str(self.checkpoint_dir),
+            resume=bool(self.resume), verbose=bool(self.verbose),
+            fingerprint=self._fingerprint(images, y_idx, weights),
+        )
+        t0 = time.perf_counter()
+        result = engine.train(
+            net, _tensor(images[tr]), torch.from_numpy(y_idx[tr].astype(np.int64)), w_tr,
+            _tensor(images[va]), torch.from_numpy(y_idx[va].astype(np.int64)), cfg)
+        self.fit_seconds_ = time.perf_counter() - t0
+        self.net_ = net
+        self.device_ = str(device)
+        self.history_ = result.history
+        self.best_epoch_ = result.best_epoch
+        self.interrupted_ = result.interrupted
+        self.stopped_early_ = result.stopped_early
+        self.n_params_ = count_params(net)
+        self.n_train_ = len(tr)
+        return self
+
+    def _fingerprint(self, images: np.ndarray, y_idx: np.ndarray,
+                     weights: np.ndarray | None) -> dict[str, Any]:
+        """What a checkpoint must match to be resumed: parameters that shape the run + data."""
+        skip = {"epochs", "checkpoint_dir", "resume", "verbose", "device", "num_threads",
+                "eval_batch_size", "tta", "patience"}
+        params = {k: _jsonable(v) for k, v in self.get_params().items() if k not in skip}
+        digest = int(images[:: max(1, len(images) // 512)].astype(np.int64).sum()
+                     + 31 * y_idx.sum())
+        return {"params": params, "n": len(images), "data": digest,
+                "weighted": weights is not None}
+
+    # -- prediction ----------------------------------------------------------------------------
+    def _logits(self, X: Any) -> torch.Tensor:
+        check_is_fitted(self, "net_")
+        images = as_images(X)
+        if images.shape[1:] != tuple(self.input_shape_):
+            raise FmnistError(f"this model was trained on {self.input_shape_[0]}×"
+                              f"{self.input_shape_[1]} images, got {images.shape[1]}×"
+                              f"{images.shape[2]}")
+        device = engine.pick_device(self.device_)
+        engine.place(self.net_, device)
+        return engine.predict_logits(self.net_, _tensor(images), device,
+                                     int(self.eval_batch_size), flip_tta=self.tta_)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities `[N, n_classes]`, columns in the order of `classes_`."""
+        return self._logits(X).softmax(1).double().numpy()
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable class for each image."""
+        return self.classes_[self._logits(X).argmax(1).numpy()]
+
+    # -- state protocol (fmnist.store) -----------------------------------------------------------
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """Every weight and buffer needed for inference (CPU, contiguous)."""
+        check_is_fitted(self, "net_")
+        return {k: v.detach().cpu().contiguous() for k, v in self.net_.state_dict().items()}
+
+    def state_meta(self) -> dict[str, Any]:
+        """JSON-serialisable description: parameters, classes, input shape, history."""
+        check_is_fitted(self, "net_")
+        return {
+            "estimator": "TorchClassifier", "state_format": STATE_FORMAT,
+            "params": {k: _jsonable(v) for k, v in self.get_params().items()},
+            "classes": self.classes_.tolist(), "input_shape": list(self.input_shape_),
+            "tta": bool(self.tta_), "n_params": int(self.n_params_),
+            "best_epoch": self.best_epoch_, "history": self.history_,
+            "interrupted": bool(self.interrupted_), "n_train": int(self.n_train_),
+            "fit_seconds": float(self.fit_seconds_),
+        }
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], tensors: dict[str, torch.Tensor]
+                   ) -> TorchClassifier:
+        """A fitted estimator that predicts exactly like the one that wrote `meta`/`tensors`."""
+        if meta.get("estimator") != "TorchClassifier" or meta.get("state_format") != STATE_FORMAT:
+            raise FmnistError(f"not a TorchClassifier state (format {meta.get('state_format')}, "
+                              f"estimator {meta.get('estimator')!r})")
+        params = dict(meta["params"])
+        params["hidden"] = _hidden(params.get("hidden"))
+        est = cls(**params)
+        est.classes_ = np.asarray(meta["classes"])
+        est.input_shape_ = tuple(int(v) for v in meta["input_shape"])
+        net = est._build(est.input_shape_, len(est.classes_))
+        try:
+            net.load_state_dict(tensors, strict=True)
+        except RuntimeError as exc:
+            raise FmnistError(f"saved weights do not fit architecture {est.arch!r}: {exc}") \
+                from exc
+        net.eval()
+        # A model trained on a GPU machine must still load on a laptop: fall back to auto.
+        try:
+            device = engine.pick_device(est.device)
+        except FmnistError:
+            device = engine.pick_device("auto")
+        est.net_ = engine.place(net, device)
+        est.device_ = str(device)
+        est.tta_ = bool(meta["tta"])
+        est.n_params_ = int(meta["n_params"])
+        est.best_epoch_ = meta.get("best_epoch")
+        est.history_ = list(meta.get("history") or [])
+        est.interrupted_ = bool(meta.get("interrupted", False))
+        est.stopped_early_ = False
+        est.n_train_ = int(meta.get("n_train", 0))
+        est.fit_seconds_ = float(meta.get("fit_seconds", 0.0))
+        return est
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, tuple):
+        return list(v)
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def _split(idx: np.ndarray, y: np.ndarray, fraction: float, seed: int
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified when every class has at least two images, plain random otherwise."""
+    strat = y[idx] if np.bincount(y[idx]).min(initial=2) >= 2 else None
+    n_val = max(1, int(round(fraction * len(idx))))
+    if strat is not None and n_val < len(np.unique(strat)):
+        strat = None
+    return tuple(train_test_split(idx, test_size=n_val, stratify=strat, random_state=seed))
+
+
+def _subset(idx: np.ndarray, y: np.ndarray, n: int, seed: int) -> np.ndarray:
+    keep, _ = _split(idx, y, 1 - n / len(idx), seed)
+    return np.sort(keep)
+
+
+class BoostedTorchClassifier(AdaBoostClassifier):
+    """scikit-learn's AdaBoost (SAMME) over `TorchClassifier`s, plus the torch state protocol so
+    `fmnist.store` can save the whole ensemble as one safetensors file (each member's tensors
+    prefixed `members.<i>.`) + JSON."""
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """All members' weights, prefixed by their index."""
+        check_is_fitted(self, "estimators_")
+        return {f"members.{i}.{k}": v for i, est in enumerate(self.estimators_)
+                for k, v in est.state_tensors().items()}
+
+    def state_meta(self) -> dict[str, Any]:
+        """Boosting parameters, member weights/errors and each member's own meta."""
+        check_is_fitted(self, "estimators_")
+        return {
+            "estimator": "BoostedTorchClassifier", "state_format": STATE_FORMAT,
+            "params": {"n_estimators": int(self.n_estimators),
+                       "learning_rate": float(self.learning_rate),
+                       "random_state": _jsonable(self.random_state)},
+            "base": {k: _jsonable(v) for k, v in self.estimator.get_params().items()},
+            "classes": self.classes_.tolist(), "n_features_in": int(self.n_features_in_),
+            "estimator_weights": self.estimator_weights_.tolist(),
+            "estimator_errors": self.estimator_errors_.tolist(),
+            "members": [est.state_meta() for est in self.estimators_],
+        }
+
+    @classmethod
+    def from_state(cls, meta: dict[str, Any], tensors: dict[str, torch.Tensor]
+                   ) -> BoostedTorchClassifier:
+        """A fitted ensemble that predicts exactly like the saved one."""
+        if meta.get("estimator") != "BoostedTorchClassifier":
+            raise FmnistError("not a BoostedTorchClassifier state")
+        base = dict(meta["base"])
+        base["hidden"] = _hidden(base.get("hidden"))
+        ens = cls(estimator=TorchClassifier(**base), **meta["params"])
+        ens.estimator_ = clone(ens.estimator)
+        ens.estimators_ = []
+        for i, member in enumerate(meta["members"]):
+            prefix = f"members.{i}."
+            own = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+            ens.estimators_.append(TorchClassifier.from_state(member, own))
+        ens.classes_ = np.asarray(meta["classes"])
+        ens.n_classes_ = len(ens.classes_)
+        ens.n_features_in_ = int(meta["n_features_in"])
+        ens.estimator_weights_ = np.asarray(meta["estimator_weights"], dtype=np.float64)
+        ens.estimator_errors_ = np.asarray(meta["estimator_errors"], dtype=np.float64)
+        return ens
