@@ -142,16 +142,24 @@ def test_lda_shares(explored: ExploreResult) -> None:
 
 # --- other inputs ------------------------------------------------------------------------
 
-def test_explore_without_test_split_and_with_three_classes(small_train: Dataset,
-                                                           tmp_path: Path) -> None:
+def test_explore_without_test_split_with_an_empty_class(small_train: Dataset,
+                                                        tmp_path: Path) -> None:
     keep = np.isin(small_train.labels, [1, 5, 8])
-    ds = Dataset(small_train.images[keep][:90], np.searchsorted([1, 5, 8],
-                 small_train.labels[keep][:90]), ("Trouser", "Sandal", "Bag"))
+    labels = np.array([0, 2, 3])[np.searchsorted([1, 5, 8], small_train.labels[keep][:90])]
+    ds = Dataset(small_train.images[keep][:90], labels, ("Trouser", "Hat", "Sandal", "Bag"))
     result = explore(ds, None, tmp_path, points_per_class=20)
     assert set(result.stats["splits"]) == {"train"}
-    assert len(result.stats["lda"]["criterion_share"]) == 2
+    assert len(result.stats["lda"]["criterion_share"]) == 2  # three classes present
+    hat = result.stats["per_class"][1]
+    assert hat["train_images"] == 0 and hat["nearest_class"] is None
+    assert all(r["nearest_class"] != "Hat" for r in result.stats["per_class"])
     assert result.stats["per_class"][0]["test_images"] is None
-    _assert_real_png(result.figures["lda_projection"].read_bytes(), "3-class LDA")
+    for name in ("lda_projection", "class_distances", "samples"):
+        _assert_real_png(result.figures[name].read_bytes(), name)
+    def no_nan(token: str) -> None:
+        raise AssertionError(f"stats.json holds {token}, which is not JSON")
+
+    json.loads((tmp_path / "stats.json").read_text(), parse_constant=no_nan)
     assert "no test split" in (tmp_path / "index.html").read_text(encoding="utf-8")
 
 

@@ -148,8 +148,9 @@ class ExploreResult:
     def closest_pairs(self, n: int = 3) -> list[tuple[str, str, float]]:
         """The `n` class pairs whose mean images are nearest, each pair once."""
         names = self.stats["class_names"]
-        dist = np.asarray(self.stats["mean_image_distances"])
-        pairs = [(dist[i, j], i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
+        dist = self.stats["mean_image_distances"]
+        pairs = [(dist[i][j], i, j) for i in range(len(names)) for j in range(i + 1, len(names))
+                 if dist[i][j] is not None]
         return [(names[i], names[j], float(d)) for d, i, j in sorted(pairs)[:n]]
 
 
@@ -182,11 +183,21 @@ def class_images(ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
     return means, stds
 
 
-def mean_image_distances(means: np.ndarray) -> np.ndarray:
-    """Pairwise Euclidean distances between class mean images, pixels scaled to 0–1."""
+def mean_image_distances(means: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Pairwise Euclidean distances between class mean images, pixels scaled to 0–1; NaN for
+    a class with no images (`present` False), which has no mean image to compare."""
     flat = means.reshape(len(means), -1) / 255.0
     diff = flat[:, None, :] - flat[None, :, :]
-    return np.sqrt((diff ** 2).sum(axis=-1))
+    distances = np.sqrt((diff ** 2).sum(axis=-1))
+    distances[~present, :] = np.nan
+    distances[:, ~present] = np.nan
+    return distances
+
+
+def nearest_other(distances: np.ndarray, c: int) -> int | None:
+    """The class whose mean image is nearest to class `c`'s, or None when there is none."""
+    others = np.where(np.arange(len(distances)) == c, np.nan, distances[c])
+    return None if np.all(np.isnan(others)) else int(np.nanargmin(others))
 
 
 def per_class_table(ds: Dataset, test: Dataset | None, means: np.ndarray,
@@ -197,8 +208,7 @@ def per_class_table(ds: Dataset, test: Dataset | None, means: np.ndarray,
     rows = []
     for c, name in enumerate(ds.class_names):
         members = ds.images[ds.labels == c]
-        others = np.where(np.arange(ds.n_classes) == c, np.inf, distances[c])
-        nearest = int(np.argmin(others))
+        nearest = nearest_other(distances, c)
         row = {
             "label": c,
             "class": name,
@@ -207,8 +217,8 @@ def per_class_table(ds: Dataset, test: Dataset | None, means: np.ndarray,
             "mean_intensity": float(means[c].mean()) if len(members) else None,
             "ink_fraction": (float(np.count_nonzero(members) / members.size)
                              if len(members) else None),
-            "nearest_class": ds.class_names[nearest],
-            "nearest_distance": float(distances[c, nearest]),
+            "nearest_class": ds.class_names[nearest] if nearest is not None else None,
+            "nearest_distance": float(distances[c, nearest]) if nearest is not None else None,
         }
         rows.append(row)
     return rows
@@ -273,7 +283,8 @@ def explore(train: Dataset, test: Dataset | None, out_dir: str | Path, *,
     splits = {"train": train} | ({"test": test} if test is not None else {})
     split_rows = {k: split_stats(ds) for k, ds in splits.items()}
     means, stds = class_images(train)
-    distances = mean_image_distances(means)
+    distances = mean_image_distances(means, np.bincount(train.labels,
+                                                        minlength=train.n_classes) > 0)
     table = per_class_table(train, test, means, distances)
 
     X = _scaled(train.images)
@@ -327,7 +338,8 @@ def explore(train: Dataset, test: Dataset | None, out_dir: str | Path, *,
         "class_names": list(names),
         "splits": split_rows,
         "per_class": table,
-        "mean_image_distances": np.round(distances, 6).tolist(),
+        "mean_image_distances": [[None if np.isnan(v) else round(float(v), 6) for v in row]
+                                 for row in distances],
         "pca": {
             "fitted_on": f"train ({len(train):,} images, pixels scaled to 0-1)",
             "components_for": {f"{t:.0%}": n for t, n in needed.items()},

@@ -209,7 +209,8 @@ def explained_variance(cumulative: np.ndarray, marks: Mapping[float, int],
 
 
 def class_distances(distances: np.ndarray, class_names: Sequence[str], path: str | Path) -> Path:
-    """Heat map of distances between class mean images; each row's nearest other class boxed."""
+    """Heat map of distances between class mean images; each row's nearest other class boxed.
+    NaN entries (a class without images) stay blank."""
     n = len(class_names)
     masked = distances.astype(float).copy()
     np.fill_diagonal(masked, np.nan)
@@ -222,14 +223,12 @@ def class_distances(distances: np.ndarray, class_names: Sequence[str], path: str
         finite = masked[np.isfinite(masked)]
         mid = float(np.median(finite)) if finite.size else 0.0
         for i in range(n):
-            others = np.where(np.arange(n) == i, np.inf, distances[i])
-            nearest = int(np.argmin(others)) if n > 1 else i
             for j in range(n):
-                if i == j:
-                    continue
-                ax.text(j, i, f"{distances[i, j]:.1f}", ha="center", va="center", fontsize=8,
-                        color="black" if distances[i, j] < mid else "white")
-            if n > 1:
+                if np.isfinite(masked[i, j]):
+                    ax.text(j, i, f"{masked[i, j]:.1f}", ha="center", va="center", fontsize=8,
+                            color="black" if masked[i, j] < mid else "white")
+            if np.isfinite(masked[i]).any():
+                nearest = int(np.nanargmin(masked[i]))
                 ax.add_patch(plt.Rectangle((nearest - 0.5, i - 0.5), 1, 1, fill=False,
                                            ec="red", lw=2))
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03,
