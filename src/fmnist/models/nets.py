@@ -14,11 +14,13 @@ the pool and is untouched).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from itertools import pairwise
 
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from fmnist.errors import FmnistError
 
@@ -312,6 +314,21 @@ def build_net(
         h = given["hidden"]
         given["hidden"] = (h,) if isinstance(h, int) else tuple(int(v) for v in h)
     return MLP(**given, **common)
+
+
+def fuse_for_inference(net: nn.Module) -> nn.Module:
+    """An eval-mode copy of `net` with every Conv2d → BatchNorm2d pair of a Sequential folded
+    into one convolution: the same function (up to float rounding) without a memory pass over
+    the largest activations — prediction only, the trained module is left untouched."""
+    fused = copy.deepcopy(net).eval()
+    for seq in [m for m in fused.modules() if isinstance(m, nn.Sequential)]:
+        names = list(seq._modules)
+        for a, b in pairwise(names):
+            conv, bn = seq._modules[a], seq._modules[b]
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                seq._modules[a] = fuse_conv_bn_eval(conv, bn)
+                seq._modules[b] = nn.Identity()
+    return fused
 
 
 def has_batch_norm(net: nn.Module) -> bool:

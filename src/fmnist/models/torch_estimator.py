@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from fmnist.errors import FmnistError
 from fmnist.models import engine
-from fmnist.models.nets import build_net, count_params
+from fmnist.models.nets import build_net, count_params, fuse_for_inference
 
 STATE_FORMAT = 1
 
@@ -223,6 +223,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             _tensor(images[va]), torch.from_numpy(y_idx[va].astype(np.int64)), cfg)
         self.fit_seconds_ = time.perf_counter() - t0
         self.net_ = net
+        self._inference_net = None
         self.device_ = str(device)
         self.history_ = result.history
         self.best_epoch_ = result.best_epoch
@@ -252,8 +253,10 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
                               f"{self.input_shape_[1]} images, got {images.shape[1]}×"
                               f"{images.shape[2]}")
         device = engine.pick_device(self.device_)
-        engine.place(self.net_, device)
-        return engine.predict_logits(self.net_, _tensor(images), device,
+        fused = getattr(self, "_inference_net", None)
+        if fused is None:  # built once per fitted net; fit and from_state reset it
+            fused = self._inference_net = engine.place(fuse_for_inference(self.net_), device)
+        return engine.predict_logits(fused, _tensor(images), device,
                                      int(self.eval_batch_size), flip_tta=self.tta_)
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -308,6 +311,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         except FmnistError:
             device = engine.pick_device("auto")
         est.net_ = engine.place(net, device)
+        est._inference_net = None
         est.device_ = str(device)
         est.tta_ = bool(meta["tta"])
         est.n_params_ = int(meta["n_params"])

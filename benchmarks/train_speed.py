@@ -1,0 +1,215 @@
+"""Training-speed and accuracy benchmarks of the neural models (run under the CPU lock:
+`flock /tmp/fmnist-cpu.lock .venv/bin/python benchmarks/train_speed.py seed1`).
+
+  seed1      cnn-seed1 under the seed protocol: s/epoch (median of epochs 2..N) of our engine
+             against the same model in plain eager PyTorch in the same process, + test accuracy
+  cnn        `cnn` test accuracy after fitting within wall-clock budgets (one run per budget,
+             settings sized to the budget), + inference images/s
+  curve      a short run of a deep model (resnet / vgg): validation accuracy against training
+             seconds, throughput, and the projected time of a full training
+  model      fit any registered model with overrides and report fit time + test accuracy
+
+Every result is printed as one JSON line (and appended to --out when given).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fmnist.data import load_fashion_mnist
+from fmnist.models import create_model
+from fmnist.models.engine import pick_device, predict_logits
+from fmnist.models.torch_estimator import as_images
+
+
+def _emit(result: dict[str, Any], out: Path | None) -> None:
+    result = {"torch": torch.__version__, "threads": torch.get_num_threads(),
+              "date": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), **result}
+    line = json.dumps(result)
+    print(line, flush=True)
+    if out is not None:
+        with out.open("a") as fh:
+            fh.write(line + "\n")
+
+
+class PlainSeedCNN(nn.Module):
+    """The seed's CNN 1 written the obvious way (NCHW, ReLU before the pool), the baseline."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 32, 3)
+        self.fc1 = nn.Linear(32 * 13 * 13, 128)
+        self.fc2 = nn.Linear(128, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(F.relu(self.conv(x)), 2)
+        return self.fc2(F.relu(self.fc1(x.flatten(1))))
+
+
+def plain_eager(x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, y_te: np.ndarray,
+                epochs: int) -> dict[str, Any]:
+    """Plain eager PyTorch: float tensors in memory, `X[idx]` batches of 512, Adam 1e-3."""
+    torch.manual_seed(0)
+    net = PlainSeedCNN()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    x = torch.from_numpy(x_tr.copy()).float().unsqueeze(1) / 255
+    y = torch.from_numpy(y_tr.astype(np.int64))
+    times = []
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        perm = torch.randperm(len(x))
+        for s in range(0, len(x), 512):
+            idx = perm[s:s + 512]
+            opt.zero_grad()
+            F.cross_entropy(net(x[idx]), y[idx]).backward()
+            opt.step()
+        times.append(time.perf_counter() - t0)
+    with torch.no_grad():
+        xt = torch.from_numpy(x_te.copy()).float().unsqueeze(1) / 255
+        acc = (net(xt).argmax(1).numpy() == y_te).mean()
+    return {"epoch_seconds": times, "test_accuracy": float(acc)}
+
+
+def bench_seed1(args: argparse.Namespace) -> None:
+    train, test = load_fashion_mnist("train"), load_fashion_mnist("test")
+    # The engine's run: its own 80/20 stratified split; the baseline trains on the same 48k.
+    model = create_model("cnn-seed1", epochs=args.epochs, verbose=False)
+    t0 = time.perf_counter()
+    model.fit(train.images, train.labels)
+    fit_s = time.perf_counter() - t0
+    ours = [h["seconds"] for h in model.history_]
+    acc = model.score(test.images, test.labels)
+    rng = np.random.default_rng(0)
+    idx = rng.permutation(len(train))[:model.n_train_]
+    base = plain_eager(train.images[idx], train.labels[idx], test.images, test.labels,
+                       args.baseline_epochs)
+    ours_med = statistics.median(ours[1:])
+    base_med = statistics.median(base["epoch_seconds"][1:])
+    _emit({"bench": "seed1", "n_train": model.n_train_, "epochs": args.epochs,
+           "ours_epoch_seconds": ours, "ours_median_s": round(ours_med, 2),
+           "ours_fit_s": round(fit_s, 1), "ours_test_accuracy": acc,
+           "baseline_epochs": args.baseline_epochs, "baseline_epoch_seconds": base["epoch_seconds"],
+           "baseline_median_s": round(base_med, 2),
+           "baseline_test_accuracy": base["test_accuracy"],
+           "speedup": round(base_med / ours_med, 2)}, args.out)
+
+
+def inference_rate(model: Any, images: np.ndarray, repeats: int = 3) -> float:
+    """Best-of-`repeats` images/s of `predict_proba` on `images` (raw uint8)."""
+    model.predict_proba(images[:256])  # warm-up
+    best = 0.0
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        model.predict_proba(images)
+        best = max(best, len(images) / (time.perf_counter() - t0))
+    return best
+
+
+def bench_cnn(args: argparse.Namespace) -> None:
+    train, test = load_fashion_mnist("train"), load_fashion_mnist("test")
+    for spec in args.runs:
+        params = json.loads(spec)
+        model = create_model("cnn", verbose=False, **params)
+        t0 = time.perf_counter()
+        model.fit(train.images, train.labels)
+        fit_s = time.perf_counter() - t0
+        _emit({"bench": "cnn", "params": params, "fit_s": round(fit_s, 1),
+               "test_accuracy": model.score(test.images, test.labels),
+               "val_acc_by_epoch": [h["val_acc"] for h in model.history_],
+               "epoch_seconds": [h["seconds"] for h in model.history_],
+               "n_params": model.n_params_,
+               "inference_images_per_s": round(inference_rate(model, test.images)),
+               "device": model.device_}, args.out)
+
+
+def bench_curve(args: argparse.Namespace) -> None:
+    train, test = load_fashion_mnist("train"), load_fashion_mnist("test")
+    params = json.loads(args.params or "{}")
+    model = create_model(args.model, verbose=False, **params)
+    t0 = time.perf_counter()
+    model.fit(train.images, train.labels)
+    fit_s = time.perf_counter() - t0
+    hist = model.history_
+    ips = statistics.median(h["images_per_s"] for h in hist)
+    full_epoch_s = 54_000 / ips  # the registry default trains on 90 % of the 60k
+    cum, curve = 0.0, []
+    for h in hist:
+        cum += h["seconds"]
+        curve.append({"epoch": h["epoch"], "train_s": round(cum, 1), "val_acc": h["val_acc"]})
+    default_epochs = create_model(args.model).get_params()["epochs"]
+    _emit({"bench": "curve", "model": args.model, "params": params, "n_train": model.n_train_,
+           "n_params": model.n_params_, "fit_s": round(fit_s, 1),
+           "test_accuracy": model.score(test.images, test.labels), "curve": curve,
+           "train_images_per_s": round(ips), "projected_full_epoch_s": round(full_epoch_s),
+           "default_epochs": default_epochs,
+           "projected_default_training_min": round(default_epochs * full_epoch_s / 60, 1),
+           "inference_images_per_s": round(inference_rate(model, test.images, 1))}, args.out)
+
+
+def bench_model(args: argparse.Namespace) -> None:
+    train, test = load_fashion_mnist("train"), load_fashion_mnist("test")
+    params = json.loads(args.params or "{}")
+    model = create_model(args.model, **params)
+    if "verbose" in model.get_params():
+        model.set_params(verbose=False)
+    t0 = time.perf_counter()
+    model.fit(train.images, train.labels)
+    fit_s = time.perf_counter() - t0
+    _emit({"bench": "model", "model": args.model, "params": params, "fit_s": round(fit_s, 1),
+           "test_accuracy": model.score(test.images, test.labels),
+           "inference_images_per_s": round(inference_rate(model, as_images(test.images), 1))},
+          args.out)
+
+
+def bench_inference(args: argparse.Namespace) -> None:
+    """Raw forward throughput of an untrained net at several batch sizes (speed only)."""
+    from fmnist.models.nets import build_net
+    dev = pick_device("auto")
+    x = torch.from_numpy(load_fashion_mnist("test").images.copy()).unsqueeze(1)
+    for arch in args.archs:
+        net = build_net(arch).eval()
+        rates = {}
+        for bs in (512, 2048, 4096):
+            predict_logits(net, x[:bs], dev, bs)
+            t0 = time.perf_counter()
+            predict_logits(net, x, dev, bs)
+            rates[bs] = round(len(x) / (time.perf_counter() - t0))
+        _emit({"bench": "inference", "arch": arch, "images_per_s_by_batch": rates}, args.out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=None, help="append JSON lines here")
+    sub = parser.add_subparsers(dest="bench", required=True)
+    p = sub.add_parser("seed1")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--baseline-epochs", type=int, default=10)
+    p = sub.add_parser("cnn")
+    p.add_argument("runs", nargs="+", help='JSON parameter overrides per run, e.g. '
+                   '\'{"width": 16, "epochs": 5}\'')
+    p = sub.add_parser("curve")
+    p.add_argument("model")
+    p.add_argument("--params", default=None, help="JSON parameter overrides")
+    p = sub.add_parser("model")
+    p.add_argument("model")
+    p.add_argument("--params", default=None, help="JSON parameter overrides")
+    p = sub.add_parser("inference")
+    p.add_argument("archs", nargs="+")
+    args = parser.parse_args()
+    {"seed1": bench_seed1, "cnn": bench_cnn, "curve": bench_curve, "model": bench_model,
+     "inference": bench_inference}[args.bench](args)
+
+
+if __name__ == "__main__":
+    main()
