@@ -169,3 +169,20 @@ def test_compare_cli(tmp_path):
     assert data["leaderboard"][0]["train_images"] == 600
     bad = runner.invoke(app, ["compare", "--models", " , ", "--out", str(out)])
     assert bad.exit_code != 0
+
+
+def test_interrupted_neural_run_continues_from_its_checkpoint(tiny, tmp_path):
+    train, test = tiny
+    first = compare(train, test, tmp_path, models=["cnn"], with_explore=False,
+                    log=lambda _: None).results[0]
+    assert first.ok, first.error
+    checkpoints = first.run_dir / "checkpoints"
+    assert checkpoints.is_dir() and any(checkpoints.iterdir())
+    (first.run_dir / "model.json").unlink()  # as if killed after the last epoch's checkpoint
+    again = compare(train, test, tmp_path, models=["cnn"], with_explore=False,
+                    log=lambda _: None).results[0]
+    assert again.ok and not again.reused, again.error
+    assert again.run_dir == first.run_dir
+    assert again.evaluation.accuracy == pytest.approx(first.evaluation.accuracy)
+    # Every epoch was already checkpointed: continuing costs a fraction of training afresh.
+    assert again.evaluation.fit_seconds < 0.3 * first.evaluation.fit_seconds

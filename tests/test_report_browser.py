@@ -93,6 +93,8 @@ def test_leaderboard_matches_results_json(page_data, report):
         assert row["fit s"] == f"{entry['fit_seconds']:.1f}"
         if entry["mcnemar_p"] is None:
             assert row["McNemar p vs best"] == "(best)"
+        elif entry["mcnemar_p"] == 0.0:
+            assert row["McNemar p vs best"] == "<1e-300"
         else:
             assert float(row["McNemar p vs best"]) == pytest.approx(entry["mcnemar_p"],
                                                                     rel=0.06)

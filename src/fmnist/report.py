@@ -32,12 +32,18 @@ def fmt_acc(value: float | None) -> str:
 
 
 def fmt_p(value: float | None) -> str:
-    return "" if value is None else f"{value:.2g}"
+    """Two significant digits; a p-value that underflowed to 0 is shown as below the smallest
+    double rather than as an impossible exact 0."""
+    if value is None:
+        return ""
+    return "<1e-300" if value == 0 else f"{value:.2g}"
 
 
-def _subset_note(r: ModelResult, n_train: int) -> str:
+def _subset_note(r: ModelResult, n_train: int, short: bool = False) -> str:
+    """How many training images a model saw, saying so plainly when it was a subset."""
     if r.train_images < n_train:
-        return f"{r.train_images:,} (subset of {n_train:,})"
+        return (f"{r.train_images:,} (subset)" if short
+                else f"{r.train_images:,} (subset of {n_train:,})")
     return f"{r.train_images:,} (all)"
 
 
@@ -49,7 +55,7 @@ def leaderboard_rows(c: Comparison) -> list[dict[str, Any]]:
         if not r.ok:
             rows.append({"rank": "–", "model": r.name, "family": r.family,
                          "accuracy": "FAILED", "ci": r.error or "",
-                         "train_images": _subset_note(r, n_train)})
+                         "train_images": _subset_note(r, n_train, short=True)})
             continue
         ev = r.evaluation
         if r.mcnemar is None:
@@ -65,7 +71,7 @@ def leaderboard_rows(c: Comparison) -> list[dict[str, Any]]:
             "speed": f"{ev.images_per_second:,.0f}",
             "n_params": f"{ev.n_params:,}" if ev.n_params is not None else "",
             "size": f"{ev.size_bytes / 1e6:.2f}" if ev.size_bytes is not None else "",
-            "train_images": _subset_note(r, n_train),
+            "train_images": _subset_note(r, n_train, short=True),
         })
     return rows
 

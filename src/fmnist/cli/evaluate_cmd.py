@@ -125,12 +125,14 @@ def compare_cmd(
 
 
 def _print_leaderboard(console: Console, result) -> None:
+    """A compact leaderboard for the terminal (the report has every column)."""
     from fmnist.report import LEADERBOARD_COLUMNS, leaderboard_rows
 
+    keys = ("rank", "model", "accuracy", "ci", "macro_f1", "mcnemar_p", "fit_seconds",
+            "train_images")
     table = Table(title=f"Leaderboard ({result.preset.name})")
-    keys = [k for k in LEADERBOARD_COLUMNS if k not in ("n_params", "family")]
     for key in keys:
-        table.add_column(LEADERBOARD_COLUMNS[key])
+        table.add_column(LEADERBOARD_COLUMNS[key], overflow="fold")
     for row in leaderboard_rows(result):
         table.add_row(*(str(row.get(k, "")) for k in keys))
     console.print(table)
