@@ -9,7 +9,13 @@ import sys
 
 from rich.console import Console
 
-from fmnist.cli import data_cmds, explore_cmd, models_cmd, train_cmd  # noqa: F401  (register commands)
+from fmnist.cli import (  # noqa: F401  (register commands)
+    data_cmds,
+    evaluate_cmd,
+    explore_cmd,
+    models_cmd,
+    train_cmd,
+)
 from fmnist.cli.app import app
 from fmnist.errors import FmnistError
 
