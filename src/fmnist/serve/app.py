@@ -18,7 +18,7 @@ import anyio
 import anyio.to_thread
 import numpy as np
 from fastapi import FastAPI, Query, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
 from starlette.datastructures import UploadFile
@@ -120,7 +120,7 @@ def create_app(source: str | Path | Any, *, meta: dict[str, Any] | None = None,
     @app.post("/predict")
     async def predict(request: Request,
                       top_k: int = Query(3, ge=1, le=100, description="classes to return")
-                      ) -> dict[str, Any]:
+                      ) -> JSONResponse:
         """Score uploaded photos (multipart) or 28×28 pixel arrays (JSON)."""
         start = time.perf_counter()
         sources, images = await _read_images(request, served.image_shape, limits, decoders)
@@ -130,7 +130,7 @@ def create_app(source: str | Path | Any, *, meta: dict[str, Any] | None = None,
             {**describe(src, probs, served.class_names, top_k), "image_png": png_base64(img)}
             for src, probs, img in zip(sources, result.probabilities, images, strict=True)
         ]
-        return {
+        return JSONResponse({  # plain types already: skip FastAPI's per-field encoder
             "model": served.name,
             "predictions": predictions,
             "timing": {"decode_ms": round((decoded - start) * 1e3, 2),
@@ -138,7 +138,7 @@ def create_app(source: str | Path | Any, *, meta: dict[str, Any] | None = None,
                        "inference_ms": round(result.inference_ms, 2),
                        "batch_images": result.batch_images,
                        "total_ms": round((time.perf_counter() - start) * 1e3, 2)},
-        }
+        })
 
     return app
 
@@ -205,7 +205,7 @@ def model_summary(served: ServedModel) -> dict[str, Any]:
         "name": served.name,
         "family": meta.get("family"),
         "params": params or {},
-        "n_parameters": meta.get("n_parameters"),
+        "n_parameters": meta.get("n_parameters", getattr(served.model, "n_params_", None)),
         "metrics": meta.get("metrics", {}),
         "class_names": list(served.class_names),
         "image_shape": list(served.image_shape),

@@ -12,6 +12,7 @@ async function loadModel() {
     classCount = m.class_names.length;
     const acc = m.metrics && m.metrics.test_accuracy;
     $("model-line").textContent = `Model: ${m.name}` +
+      (m.n_parameters ? ` (${m.n_parameters.toLocaleString("en")} parameters)` : "") +
       (typeof acc === "number" ? ` · test accuracy ${(acc * 100).toFixed(1)}%` : "") +
       ` · classes: ${m.class_names.join(", ")}`;
   } catch (e) {
