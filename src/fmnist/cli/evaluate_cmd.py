@@ -128,11 +128,11 @@ def _print_leaderboard(console: Console, result) -> None:
     """A compact leaderboard for the terminal (the report has every column)."""
     from fmnist.report import LEADERBOARD_COLUMNS, leaderboard_rows
 
-    keys = ("rank", "model", "accuracy", "ci", "macro_f1", "mcnemar_p", "fit_seconds",
-            "train_images")
+    keys = ("rank", "model", "accuracy", "ci", "mcnemar_p", "fit_seconds", "train_images")
+    titles = {**LEADERBOARD_COLUMNS, "mcnemar_p": "p vs best", "train_images": "trained on"}
     table = Table(title=f"Leaderboard ({result.preset.name})")
     for key in keys:
-        table.add_column(LEADERBOARD_COLUMNS[key], overflow="fold")
+        table.add_column(titles[key], no_wrap=key in ("ci", "model"))
     for row in leaderboard_rows(result):
         table.add_row(*(str(row.get(k, "")) for k in keys))
     console.print(table)

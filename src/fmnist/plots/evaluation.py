@@ -12,6 +12,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from fmnist.plots import save, style
 
@@ -144,6 +145,7 @@ def training_curves(history: Sequence[Mapping[str, float]], path: str | Path,
                 ax.plot(epochs, values, marker="o", ms=3,
                         ls="--" if label == "validation" else "-", label=label)
             ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_ylabel(name)
             ax.set_title(name)
             if ax.has_data():
