@@ -259,3 +259,19 @@ def test_adaboost_over_a_tiny_cnn_runs_and_round_trips(small_train, small_test) 
     again = BoostedTorchClassifier.from_state(meta, ens.state_tensors())
     np.testing.assert_array_equal(again.predict_proba(small_test.images),
                                   ens.predict_proba(small_test.images))
+
+
+def test_store_saves_and_reloads_torch_models_without_pickle(small_train, small_test,
+                                                             tmp_path) -> None:
+    from fmnist import store
+
+    single = TorchClassifier(**TINY, epochs=1).fit(small_train.images[:400],
+                                                   small_train.labels[:400])
+    ens = build_adaboost(n_estimators=2, **{**TINY, "epochs": 1, "val_fraction": 0.0})
+    ens.fit(small_train.images[:400], small_train.labels[:400])
+    for name, model in (("single", single), ("ens", ens)):
+        store.save(model, tmp_path / name, {"model": name})
+        assert (tmp_path / name / "model.safetensors").exists()
+        loaded = store.load(tmp_path / name).model
+        np.testing.assert_array_equal(loaded.predict_proba(small_test.images[:200]),
+                                      model.predict_proba(small_test.images[:200]))
