@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from typer.testing import CliRunner
 
 from fmnist.cli.app import app
-from fmnist.compare import PRESETS, compare, config_hash, model_params
+from fmnist.compare import PRESETS, compare, config_hash, data_fingerprint, model_params
 from fmnist.errors import FmnistError
 from fmnist.models.registry import REGISTRY, ModelSpec, register
 from fmnist.report import markdown_report
@@ -117,11 +117,18 @@ def test_resume_reuses_finished_runs_and_retrains_missing(first_run, tiny, broke
 
 def test_config_hash_tracks_params_and_data(tiny):
     train, _ = tiny
-    base = config_hash("svm", {"C": 10}, train, 0)
-    assert base == config_hash("svm", {"C": 10}, train, 0)
-    assert base != config_hash("svm", {"C": 5}, train, 0)
-    assert base != config_hash("svm", {"C": 10}, train, 1)
-    assert base != config_hash("svm", {"C": 10}, train.head(n_per_class=30), 0)
+    data = data_fingerprint(train)
+    base = config_hash("svm", {"C": 10}, data, 0)
+    assert base == config_hash("svm", {"C": 10}, data_fingerprint(train), 0)
+    assert base != config_hash("svm", {"C": 5}, data, 0)
+    assert base != config_hash("svm", {"C": 10}, data, 1)
+    assert base != config_hash("knn", {"C": 10}, data, 0)
+    # Same size, same label sequence, one image changed: a different data set.
+    changed = train.subset(np.arange(len(train)))
+    changed.images = changed.images.copy()
+    changed.images[0, 0, 0] ^= 1
+    assert data_fingerprint(changed) != data
+    assert config_hash("svm", {"C": 10}, data_fingerprint(changed), 0) != base
 
 
 def test_quick_preset_covers_every_family():

@@ -251,9 +251,9 @@ def markdown_report(c: Comparison) -> str:
 
 
 def _demoted_explore_md(c: Comparison) -> str:
-    """The explore summary with headings one level down and figure links pointing into its
-    folder (relative to the report)."""
-    text = c.explore.markdown()
+    """The explore summary without its title, headings one level down, figure links pointing
+    into its folder (relative to the report)."""
+    text = re.sub(r"\A# [^\n]*\n+", "", c.explore.markdown())  # its title: ours is "1. The data"
     text = re.sub(r"^(#+) ", lambda m: "#" * (len(m.group(1)) + 1) + " ", text, flags=re.M)
     try:
         rel = Path(c.explore.out_dir).resolve().relative_to(c.out_dir.resolve()).as_posix()
