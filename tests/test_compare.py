@@ -43,7 +43,8 @@ def first_run(tiny, broken_model, tmp_path_factory):
     train, test = tiny
     out = tmp_path_factory.mktemp("cmp")
     result = compare(train, test, out, preset="quick",
-                     models=["bayes-1", broken_model, "random-forest"], with_explore=False,
+                     models=["bayes-1", broken_model, "kmeans", "random-forest"],
+                     with_explore=False,
                      log=lambda _: None)
     return out, result
 
@@ -54,11 +55,12 @@ def test_outputs_and_leaderboard(first_run, tiny):
         assert (out / name).is_file(), name
     data = json.loads((out / "results.json").read_text())
     board = data["leaderboard"]
-    assert [r["status"] for r in board] == ["ok", "ok", "failed"]
+    assert [r["status"] for r in board] == ["ok", "ok", "ok", "failed"]
     failed = board[-1]
     assert failed["model"] == BROKEN and "ValueError" in failed["error"]
-    ok = board[:2]
-    assert ok[0]["accuracy"] >= ok[1]["accuracy"] > 0.5
+    ok = board[:3]
+    accuracies = [r["accuracy"] for r in ok]
+    assert accuracies == sorted(accuracies, reverse=True) and accuracies[-1] > 0.3
     assert data["best"] == ok[0]["model"]
     for row in ok:
         assert row["ci_low"] < row["accuracy"] < row["ci_high"]
@@ -70,6 +72,9 @@ def test_outputs_and_leaderboard(first_run, tiny):
     assert float(rows[0]["accuracy"]) == pytest.approx(ok[0]["accuracy"])
     md = (out / "report.md").read_text()
     assert "FAILED" in md and BROKEN in md and f"{ok[0]['accuracy']:.4f}" in md
+    # k-means' own metrics (ARI/NMI on the test set) reach results.json and the report.
+    nmi = data["evaluations"]["kmeans"]["extra"]["nmi"]
+    assert 0 < nmi < 1 and "Model-specific metrics" in md and f"{round(nmi, 4)}" in md
 
 
 def test_mcnemar_matches_independent_recomputation(first_run, tiny):

@@ -76,6 +76,19 @@ def leaderboard_rows(c: Comparison) -> list[dict[str, Any]]:
     return rows
 
 
+EXTRA_CAPTION = ("Model-specific metrics on the test set (k-means: how its clusters match the "
+                 "classes; train_ = on its training data)")
+
+
+def extra_rows(c: Comparison) -> list[dict[str, Any]]:
+    """One row per model that reports its own metrics (`extra_metrics`), e.g. k-means ARI/NMI."""
+    rows = [{"model": r.name, **{k: (round(v, 4) if isinstance(v, float) else v)
+                                 for k, v in r.evaluation.extra.items()}}
+            for r in c.results if r.ok and r.evaluation.extra]
+    keys = list(dict.fromkeys(k for row in rows for k in row))  # every metric any model has
+    return [{k: row.get(k, "") for k in keys} for row in rows]
+
+
 def _params_text(r: ModelResult) -> str:
     """The settings that differ from the model's registered defaults (the full parameters are
     in results.json): what the preset changed."""
@@ -152,6 +165,9 @@ def html_report(c: Comparison) -> str:
     for r in c.results:
         if r.name != best_name and f"curves_{r.name}" in c.figures:
             results_body.append(html.figure(c.figures[f"curves_{r.name}"], _curves_caption(r)))
+    extra = extra_rows(c)
+    if extra:
+        results_body.append(html.table(extra, caption=EXTRA_CAPTION))
     parts.append(html.section("3. Results", "\n".join(results_body), anchor="results"))
 
     best = c.best
@@ -226,6 +242,9 @@ def markdown_report(c: Comparison) -> str:
     rows = leaderboard_rows(c)
     lines += _md_table([{LEADERBOARD_COLUMNS[k]: row.get(k, "") for k in LEADERBOARD_COLUMNS}
                         for row in rows]) + [""]
+    extra = extra_rows(c)
+    if extra:
+        lines += [f"_{EXTRA_CAPTION}_", ""] + _md_table(extra) + [""]
     best = c.best
     lines += _md_figures(c, ["accuracy_vs_time", "f1_heatmap"]
                          + [f"curves_{r.name}" for r in c.results if r is not best])
