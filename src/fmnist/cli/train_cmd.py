@@ -12,6 +12,7 @@ from rich.console import Console
 from fmnist.cli.app import app
 from fmnist.data.resolve import resolve_data
 from fmnist.errors import FmnistError
+from fmnist.models import get_spec
 from fmnist.runs import read_run_request, train_run
 
 
@@ -73,6 +74,7 @@ def train(
                    "device": device, "reduce": reduce}
         params = {k: v for k, v in options.items() if v is not None}
         params.update(parse_assignments(sets))
+    get_spec(model)  # an unknown name fails before any data is loaded
     train_ds, test_ds, description = resolve_data(data, test_data, data_dir, size, seed)
     if train_size is not None and train_size < len(train_ds):
         train_ds = train_ds.head(n=train_size, seed=seed)

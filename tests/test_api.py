@@ -1,0 +1,37 @@
+"""The package's top-level API: every advertised name resolves, and the CLI lists every command."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import fmnist
+
+
+@pytest.mark.parametrize("name", fmnist.__all__)
+def test_every_exported_name_resolves(name: str) -> None:
+    assert callable(getattr(fmnist, name)) or name == "CLASS_NAMES"
+
+
+def test_unknown_attribute_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        fmnist.nope  # noqa: B018
+
+
+def test_cli_help_lists_every_command() -> None:
+    result = subprocess.run([sys.executable, "-m", "fmnist", "--help"], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    for command in ("data", "explore", "models", "train", "evaluate", "compare", "predict",
+                    "export", "serve"):
+        assert command in result.stdout
+
+
+def test_unknown_model_is_a_clear_error() -> None:
+    result = subprocess.run([sys.executable, "-m", "fmnist", "train", "no-such-model"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "unknown model 'no-such-model'" in result.stderr
+    assert "Traceback" not in result.stderr
