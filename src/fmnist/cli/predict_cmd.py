@@ -1,0 +1,82 @@
+"""`fmnist predict RUN FILES…` and `fmnist export RUN --format onnx`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from fmnist.cli.app import app
+from fmnist.errors import FmnistError
+from fmnist.photo import DEFAULT_MAX_PIXELS
+from fmnist.predict import DEFAULT_BATCH, UNSURE_BELOW, InputFailure, predict_paths
+from fmnist.store import load
+
+
+@app.command("predict")
+def predict(
+    run: Path = typer.Argument(..., help="A saved run folder (holding model.json)."),
+    inputs: list[Path] = typer.Argument(..., help="Photos, .npy arrays, IDX files, or folders "
+                                        "of them (searched recursively)."),
+    top_k: int = typer.Option(3, "--top-k", min=1, help="How many classes to show per image."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    show: Path | None = typer.Option(None, "--show", help="Save every photo's intermediate "
+                                     "steps as PNGs in this folder (DIR/<name>/NN-step.png)."),
+    batch_size: int = typer.Option(DEFAULT_BATCH, "--batch-size", min=1,
+                                   help="Images scored per model call."),
+    unsure_below: float = typer.Option(UNSURE_BELOW, "--unsure-below", min=0.0, max=1.0,
+                                       help="Flag answers whose top probability is below this."),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=1,
+                                   help="Refuse photos with more pixels (decompression bombs)."),
+) -> None:
+    """Name the garment in each photo; exit 1 when any input could not be read."""
+    loaded = load(run)
+    results = predict_paths(loaded, inputs, top_k=top_k, batch_size=batch_size,
+                            unsure_below=unsure_below, show_dir=show, max_pixels=max_pixels)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    failed = 0
+    records = []
+    for result in results:
+        if isinstance(result, InputFailure):
+            failed += 1
+            err.print(f"[bold red]error:[/] {result.error}")
+            records.append(result.to_dict())
+            continue
+        if as_json:
+            records.append(result.to_dict())
+            continue
+        ranked = "  ".join(f"{name} {p:6.1%}" for name, p in result.top_k)
+        typer.echo(f"{result.source}\t{result.message}\t{ranked}")
+    if as_json:
+        typer.echo(json.dumps({"run": str(loaded.path), "results": records}, indent=2))
+    if show is not None:
+        err.print(f"intermediate steps saved under {show}")
+    if failed:
+        sys.exit(1)
+
+
+@app.command("export")
+def export(
+    run: Path = typer.Argument(..., help="A saved run folder (holding model.json)."),
+    fmt: str = typer.Option("onnx", "--format", help="Export format (onnx)."),
+    out: Path | None = typer.Option(None, "--out", help="Output file "
+                                    "(default: RUN/model.onnx)."),
+    check: bool = typer.Option(True, "--check/--no-check", help="Write the file only if "
+                               "onnxruntime reproduces the model on the official test set."),
+) -> None:
+    """Export a saved model to ONNX, checked against the original with onnxruntime."""
+    from fmnist.export import export_onnx
+
+    if fmt.lower() != "onnx":
+        raise FmnistError(f"unknown export format {fmt!r}; supported: onnx")
+    loaded = load(run)
+    path, report = export_onnx(loaded, out or loaded.path / "model.onnx", check=check)
+    console = Console(highlight=False, soft_wrap=True)
+    console.print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    if report is not None:
+        console.print(f"checked with onnxruntime on {report['n_images']:,} test images: top-1 "
+                      f"agreement {report['top1_agreement']:.2%}, max probability difference "
+                      f"{report['max_abs_diff']:.1e}")

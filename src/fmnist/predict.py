@@ -1,0 +1,335 @@
+"""Name the garment: a saved run (or a fitted model) applied to photos, arrays or IDX files.
+
+Inputs, recognised by their content rather than their name:
+* images (PNG, JPEG, WebP, BMP, GIF first frame, TIFF; any mode) go through `fmnist.photo`,
+  the Fashion-MNIST recipe, so a product photo looks like the training data;
+* `.npy` arrays and IDX files (optionally .gz) are taken to be in the dataset's own format
+  already — uint8 `[H, W]`, `[N, H, W]` or flat `[N, H*W]` with the model's image size — and
+  are used as they are (floats with a maximum ≤ 1 are scaled by 255).
+
+Every prediction carries its top-k classes and is flagged "not sure" when the top probability is
+below `UNSURE_BELOW`: Fashion-MNIST has no "none of these" class, so a photo of a cat still gets
+a garment name, and a low probability is the only honest signal.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fmnist.data.dataset import CLASS_NAMES
+from fmnist.data.folder import IMAGE_SUFFIXES
+from fmnist.data.idx import parse_idx
+from fmnist.errors import DataError, FmnistError
+from fmnist.photo import DEFAULT_MAX_PIXELS, PhotoError, prepare_photo, save_steps
+from fmnist.store import LoadedRun, load
+
+UNSURE_BELOW = 0.6
+# Classes at or above this probability are named in a "not sure: could be …" message.
+CANDIDATE_FLOOR = 0.1
+DEFAULT_BATCH = 256
+ARRAY_SUFFIXES = frozenset({".npy", ".gz", ".idx"})
+# Array files larger than this are refused (an IDX/npy header can promise any size).
+MAX_ARRAY_BYTES = 1 << 30
+
+
+@dataclass
+class Prediction:
+    """One image's answer: the top-k classes with probabilities, and whether it is unsure."""
+
+    source: str
+    top_k: list[tuple[str, float]]
+    unsure: bool
+
+    @property
+    def label(self) -> str:
+        return self.top_k[0][0]
+
+    @property
+    def probability(self) -> float:
+        return self.top_k[0][1]
+
+    @property
+    def message(self) -> str:
+        """The class name, or "not sure: could be X or Y" when the model hesitates."""
+        if not self.unsure:
+            return self.label
+        names = [name for name, p in self.top_k if p >= CANDIDATE_FLOOR] or [self.label]
+        if len(names) == 1 and len(self.top_k) > 1:
+            names.append(self.top_k[1][0])
+        listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+        return f"not sure: could be {listed}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "label": self.label, "probability": self.probability,
+                "unsure": self.unsure, "message": self.message,
+                "top_k": [{"class": n, "probability": p} for n, p in self.top_k]}
+
+
+@dataclass
+class InputFailure:
+    """An input that could not be read; the others are still predicted."""
+
+    source: str
+    error: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"source": self.source, "error": self.error}
+
+
+@dataclass
+class ResolvedModel:
+    """A fitted estimator with the class names and image shape it was trained with."""
+
+    model: Any
+    class_names: tuple[str, ...]
+    image_shape: tuple[int, int] | None
+
+    @property
+    def size(self) -> int:
+        return self.image_shape[0] if self.image_shape else 28
+
+
+def resolve_model(model_or_run: Any, class_names: Sequence[str] | None = None) -> ResolvedModel:
+    """Accept a run folder path, a `LoadedRun`, or a fitted estimator."""
+    if isinstance(model_or_run, (str, Path)):
+        model_or_run = load(model_or_run)
+    if isinstance(model_or_run, LoadedRun):
+        shape = model_or_run.meta.get("image_shape")
+        return ResolvedModel(model_or_run.model,
+                             tuple(class_names or model_or_run.class_names),
+                             tuple(shape[-2:]) if shape else None)
+    model = model_or_run
+    if not hasattr(model, "classes_"):
+        raise FmnistError(f"{type(model).__name__} is not fitted (no classes_); fit it first")
+    classes = np.asarray(model.classes_).tolist()
+    if class_names is None:
+        class_names = (CLASS_NAMES if classes == list(range(len(CLASS_NAMES)))
+                       else [str(c) for c in classes])
+    if len(class_names) != len(classes):
+        raise FmnistError(f"{len(class_names)} class names for {len(classes)} classes")
+    return ResolvedModel(model, tuple(class_names), None)
+
+
+def predict(model_or_run: Any, images: Any, *, top_k: int = 3,
+            class_names: Sequence[str] | None = None, unsure_below: float = UNSURE_BELOW,
+            batch_size: int = DEFAULT_BATCH) -> list[Prediction]:
+    """Top-k predictions for `images`: an array `[N, H, W]` / `[H, W]` of uint8 pixels, or a
+    photo/array/IDX path, a PIL image, raw bytes, or a list of those.
+
+    Unlike the command line, the first unreadable input raises its `PhotoError`.
+    """
+    resolved = resolve_model(model_or_run, class_names)
+    if isinstance(images, np.ndarray):
+        arrays = [(f"[{i}]", img) for i, img in enumerate(as_image_batch(images, None, "array"))]
+    else:
+        items = images if isinstance(images, (list, tuple)) else [images]
+        arrays = []
+        for item in items:
+            if isinstance(item, np.ndarray):
+                arrays += [(f"[{i}]", img) for i, img in
+                           enumerate(as_image_batch(item, None, "array"))]
+                continue
+            for entry in read_input(item, resolved.size):
+                if isinstance(entry, InputFailure):
+                    raise PhotoError(entry.error)
+                arrays.append(entry)
+    return list(_predict_batches(resolved, iter(arrays), top_k, unsure_below, batch_size))
+
+
+def predict_paths(model_or_run: Any, paths: Iterable[Path | str], *, top_k: int = 3,
+                  batch_size: int = DEFAULT_BATCH, unsure_below: float = UNSURE_BELOW,
+                  show_dir: Path | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
+                  ) -> Iterator[Prediction | InputFailure]:
+    """Predict files and folders (searched recursively) in batches, in input order.
+
+    A file that cannot be read yields an `InputFailure` and the rest carry on.
+    """
+    resolved = resolve_model(model_or_run)
+    stems: set[str] = set()
+
+    def entries() -> Iterator[tuple[str, np.ndarray] | InputFailure]:
+        for path in expand_paths(paths):
+            if isinstance(path, InputFailure):
+                yield path
+                continue
+            yield from read_input(path, resolved.size, max_pixels=max_pixels,
+                                  show_dir=show_dir, stems=stems)
+
+    return _predict_batches(resolved, entries(), top_k, unsure_below, batch_size)
+
+
+def expand_paths(paths: Iterable[Path | str]) -> Iterator[Path | InputFailure]:
+    """Files as given; folders replaced by the image and array files inside them (sorted)."""
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and _is_input_file(p))
+            if not found:
+                yield InputFailure(str(path), f"{path}: folder holds no images or arrays")
+            yield from found
+        elif path.exists():
+            yield path
+        else:
+            yield InputFailure(str(path), f"{path}: no such file or folder")
+
+
+def _is_input_file(path: Path) -> bool:
+    if any(part.startswith(".") for part in path.parts[-1:]):
+        return False
+    name = path.name.lower()
+    return path.suffix.lower() in IMAGE_SUFFIXES | ARRAY_SUFFIXES or "ubyte" in name
+
+
+def read_input(source: Any, size: int, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+               show_dir: Path | None = None, stems: set[str] | None = None,
+               ) -> list[tuple[str, np.ndarray] | InputFailure]:
+    """One input → its images as (name, uint8 `[size, size]`) pairs, or one `InputFailure`."""
+    name = str(source) if isinstance(source, (str, Path)) else "<image>"
+    try:
+        if isinstance(source, (str, Path)):
+            head = _head(Path(source))
+            if _looks_like_array(head):
+                batch = as_image_batch(_read_array(Path(source), head), size, name)
+                if len(batch) == 1:
+                    return [(name, batch[0])]
+                return [(f"{name}[{i}]", img) for i, img in enumerate(batch)]
+        result = prepare_photo(source, size, keep_steps=show_dir is not None,
+                               max_pixels=max_pixels)
+        if show_dir is not None:
+            save_steps(result, show_dir, _unique_stem(name, stems if stems is not None else set()))
+        return [(name, result.image)]
+    except FmnistError as exc:
+        message = str(exc)
+        return [InputFailure(name, message if name in message else f"{name}: {message}")]
+
+
+def _head(path: Path) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(8)
+    except OSError as exc:
+        raise PhotoError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+
+
+def _looks_like_array(head: bytes) -> bool:
+    """NumPy's magic, gzip (IDX files are published gzipped), or an IDX header."""
+    return (head.startswith(b"\x93NUMPY") or head.startswith(b"\x1f\x8b")
+            or (len(head) >= 4 and head[:2] == b"\x00\x00" and head[2] in (8, 9, 11, 12, 13, 14)
+                and 1 <= head[3] <= 4))
+
+
+def _read_array(path: Path, head: bytes) -> np.ndarray:
+    if path.stat().st_size > MAX_ARRAY_BYTES:
+        raise DataError(f"{path}: larger than {MAX_ARRAY_BYTES >> 20} MiB; split it up")
+    if head.startswith(b"\x93NUMPY"):
+        try:
+            return np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise DataError(f"{path}: not a readable .npy array ({exc})") from exc
+    data = path.read_bytes()
+    if head.startswith(b"\x1f\x8b"):
+        try:
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as handle:
+                data = handle.read(MAX_ARRAY_BYTES + 1)
+        except (OSError, EOFError) as exc:
+            raise DataError(f"{path}: not a valid gzip file ({exc})") from exc
+        if len(data) > MAX_ARRAY_BYTES:
+            raise DataError(f"{path}: decompresses to more than {MAX_ARRAY_BYTES >> 20} MiB")
+    return parse_idx(data, str(path))
+
+
+def as_image_batch(array: np.ndarray, size: int | None, name: str) -> np.ndarray:
+    """An array as uint8 `[N, size, size]`: accepts `[H, W]`, `[N, H, W]` and flat `[N, H*W]`.
+
+    `size=None` accepts any square-or-not `H×W` (the Python API on in-memory arrays).
+    """
+    array = np.asarray(array)
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number)
+                                     or array.dtype == bool):
+        raise DataError(f"{name}: expected numeric pixels, got dtype {array.dtype}")
+    if size is not None and array.ndim == 2 and array.shape[-1] == size * size \
+            and array.shape != (size, size):
+        array = array.reshape(-1, size, size)
+    elif array.ndim == 2:
+        array = array[None]
+    if array.ndim != 3 or (size is not None and array.shape[1:] != (size, size)):
+        want = f"{size}×{size}" if size else "H×W"
+        raise DataError(f"{name}: expected images of {want} as [H, W], [N, H, W] or flat "
+                        f"[N, H*W], got shape {tuple(array.shape)}")
+    if array.dtype == np.uint8:
+        return array
+    values = array.astype(np.float64)
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(values).all():
+            raise DataError(f"{name}: contains NaN or infinite values")
+        if values.max(initial=0) <= 1.0:
+            values = values * 255.0
+    if values.min(initial=0) < 0 or values.max(initial=0) > 255:
+        raise DataError(f"{name}: pixel values must lie in 0..255 (or 0..1 for floats), got "
+                        f"{values.min():g}..{values.max():g}")
+    return values.round().astype(np.uint8)
+
+
+def _unique_stem(name: str, used: set[str]) -> str:
+    stem = Path(name).stem or "image"
+    candidate, n = stem, 1
+    while candidate in used:
+        n += 1
+        candidate = f"{stem}-{n}"
+    used.add(candidate)
+    return candidate
+
+
+def _predict_batches(resolved: ResolvedModel,
+                     entries: Iterator[tuple[str, np.ndarray] | InputFailure], top_k: int,
+                     unsure_below: float, batch_size: int) -> Iterator[Prediction | InputFailure]:
+    """Collect images into batches, score each batch once, and keep the input order."""
+    pending: list[tuple[str, np.ndarray] | InputFailure] = []
+    n_images = 0
+    for entry in entries:
+        pending.append(entry)
+        n_images += not isinstance(entry, InputFailure)
+        if n_images >= batch_size:
+            yield from _score(resolved, pending, top_k, unsure_below)
+            pending, n_images = [], 0
+    if pending:
+        yield from _score(resolved, pending, top_k, unsure_below)
+
+
+def _score(resolved: ResolvedModel, pending: list[tuple[str, np.ndarray] | InputFailure],
+           top_k: int, unsure_below: float) -> Iterator[Prediction | InputFailure]:
+    images = [e[1] for e in pending if not isinstance(e, InputFailure)]
+    proba = predict_proba(resolved, np.stack(images)) if images else np.empty((0, 0))
+    row = 0
+    for entry in pending:
+        if isinstance(entry, InputFailure):
+            yield entry
+            continue
+        yield make_prediction(entry[0], proba[row], resolved.class_names, top_k, unsure_below)
+        row += 1
+
+
+def predict_proba(resolved: ResolvedModel, images: np.ndarray) -> np.ndarray:
+    """Class probabilities `[N, n_classes]`, checking the image size the model expects."""
+    if resolved.image_shape and images.shape[1:] != tuple(resolved.image_shape):
+        raise DataError(f"the model expects {resolved.image_shape[0]}×{resolved.image_shape[1]} "
+                        f"images, got {images.shape[1]}×{images.shape[2]}")
+    if not hasattr(resolved.model, "predict_proba"):
+        raise FmnistError(f"{type(resolved.model).__name__} gives no probabilities")
+    return np.asarray(resolved.model.predict_proba(images), dtype=np.float64)
+
+
+def make_prediction(source: str, proba: np.ndarray, class_names: Sequence[str], top_k: int,
+                    unsure_below: float = UNSURE_BELOW) -> Prediction:
+    """The top-k (class, probability) pairs of one probability row."""
+    k = max(1, min(top_k, len(proba)))
+    order = np.argsort(-proba, kind="stable")[:k]
+    pairs = [(class_names[i], float(proba[i])) for i in order]
+    return Prediction(source=source, top_k=pairs, unsure=bool(proba[order[0]] < unsure_below))
