@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fmnist.cli.app import app
-from fmnist.compare import PRESETS, compare
+from fmnist.compare import PRESETS, compare, resolve_models
 from fmnist.data.resolve import resolve_data
 from fmnist.errors import FmnistError
 
@@ -102,6 +102,7 @@ def compare_cmd(
     names = [m.strip() for m in models.split(",") if m.strip()] if models else None
     if models is not None and not names:
         raise FmnistError("--models is empty; give comma-separated names (see 'fmnist models')")
+    resolve_models(PRESETS[preset], names)  # a typo fails now, not after loading the data
     console = Console()
     train, test, description = resolve_data(data, test_data, data_dir, size, seed)
     if train_size is not None:
