@@ -14,6 +14,8 @@ from fmnist.cli import (  # noqa: F401  (register commands)
     evaluate_cmd,
     explore_cmd,
     models_cmd,
+    predict_cmd,
+    serve_cmd,
     train_cmd,
 )
 from fmnist.cli.app import app
