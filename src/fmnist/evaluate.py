@@ -318,6 +318,8 @@ def count_parameters(model: Any) -> int | None:
 def _count_sklearn(obj: Any, depth: int) -> int:
     if depth > 6:
         return 0
+    if getattr(obj, "n_params_", None) is not None:  # a torch member of an ensemble
+        return int(obj.n_params_)
     total = 0
     if hasattr(obj, "steps"):  # Pipeline
         return sum(_count_sklearn(step, depth + 1) for _, step in obj.steps
@@ -326,6 +328,9 @@ def _count_sklearn(obj: Any, depth: int) -> int:
     if tree is not None and hasattr(tree, "node_count"):
         # Each node stores a feature index, a threshold and its class-value vector.
         total += int(tree.node_count) * (2 + int(np.prod(tree.value.shape[1:])))
+    for per_iteration in getattr(obj, "_predictors", None) or []:  # histogram boosting
+        # Each node: a feature index, a threshold and a value.
+        total += sum(3 * len(tree.nodes) for tree in per_iteration)
     fit_x = getattr(obj, "_fit_X", None)  # kNN keeps its training set as its model
     if isinstance(fit_x, np.ndarray):
         total += fit_x.size
