@@ -18,7 +18,7 @@ from fmnist.cli.app import app
 from fmnist.data import Dataset, write_idx
 from fmnist.errors import DataError
 from fmnist.models import create_model
-from fmnist.photo import PhotoError
+from fmnist.photo import PhotoError, prepare_photo
 from fmnist.predict import (
     InputFailure,
     Prediction,
@@ -232,3 +232,17 @@ def test_a_model_trained_on_own_photos_predicts_its_own_classes(tmp_path: Path) 
     assert pred.label == "boots" and {n for n, _ in pred.top_k} == {"boots", "scarves"}
     with pytest.raises(DataError, match="expects 32×32"):
         predict(run, np.zeros((1, 28, 28), np.uint8))
+
+
+def test_dataset_images_survive_the_photo_recipe(logistic_run: Path, small_test: Dataset) -> None:
+    """A test image turned back into a "product photo" (dark on light, 4× larger) and run through
+    the recipe is still recognised: the recipe reproduces the dataset's own look."""
+    loaded = load(logistic_run)
+    images, labels = small_test.images[::4], small_test.labels[::4]
+    photos = [Image.fromarray(255 - im).resize((112, 112), Image.Resampling.BICUBIC)
+              for im in images]
+    piped = np.stack([p.image for p in map(prepare_photo, photos)])
+    direct = np.mean(loaded.model.predict(images) == labels)
+    through = np.mean(loaded.model.predict(piped) == labels)
+    assert through >= direct - 0.05, (direct, through)
+    assert np.abs(piped.astype(int) - images).mean() < 25
