@@ -214,6 +214,8 @@ def _head(path: Path) -> bytes:
     try:
         with path.open("rb") as handle:
             return handle.read(8)
+    except FileNotFoundError:
+        raise PhotoError(f"{path}: no such file") from None
     except OSError as exc:
         raise PhotoError(f"{path}: cannot read ({exc.strerror or exc})") from exc
 
