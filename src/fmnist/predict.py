@@ -126,20 +126,17 @@ def predict(model_or_run: Any, images: Any, *, top_k: int = 3,
     Unlike the command line, the first unreadable input raises its `PhotoError`.
     """
     resolved = resolve_model(model_or_run, class_names)
-    if isinstance(images, np.ndarray):
-        arrays = [(f"[{i}]", img) for i, img in enumerate(as_image_batch(images, None, "array"))]
-    else:
-        items = images if isinstance(images, (list, tuple)) else [images]
-        arrays = []
-        for item in items:
-            if isinstance(item, np.ndarray):
-                arrays += [(f"[{i}]", img) for i, img in
-                           enumerate(as_image_batch(item, None, "array"))]
-                continue
-            for entry in read_input(item, resolved.size):
-                if isinstance(entry, InputFailure):
-                    raise PhotoError(entry.error)
-                arrays.append(entry)
+    items = images if isinstance(images, (list, tuple)) else [images]
+    arrays: list[tuple[str, np.ndarray]] = []
+    for item in items:
+        if isinstance(item, np.ndarray):
+            arrays += [(f"[{i}]", img) for i, img in
+                       enumerate(as_image_batch(item, None, "array"))]
+            continue
+        for entry in read_input(item, resolved.size):
+            if isinstance(entry, InputFailure):
+                raise PhotoError(entry.error)
+            arrays.append(entry)
     return list(_predict_batches(resolved, iter(arrays), top_k, unsure_below, batch_size))
 
 
@@ -152,6 +149,8 @@ def predict_paths(model_or_run: Any, paths: Iterable[Path | str], *, top_k: int 
     A file that cannot be read yields an `InputFailure` and the rest carry on.
     """
     resolved = resolve_model(model_or_run)
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
     stems: set[str] = set()
 
     def entries() -> Iterator[tuple[str, np.ndarray] | InputFailure]:
@@ -181,7 +180,7 @@ def expand_paths(paths: Iterable[Path | str]) -> Iterator[Path | InputFailure]:
 
 
 def _is_input_file(path: Path) -> bool:
-    if any(part.startswith(".") for part in path.parts[-1:]):
+    if path.name.startswith("."):
         return False
     name = path.name.lower()
     return path.suffix.lower() in IMAGE_SUFFIXES | ARRAY_SUFFIXES or "ubyte" in name
