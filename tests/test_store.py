@@ -98,6 +98,7 @@ def test_model_json_describes_the_run(saved_run: tuple[Path, object]) -> None:
     meta = json.loads((run / META_FILE).read_text())
     assert meta["class_names"][0] == "T-shirt/top" and len(meta["class_names"]) == 10
     assert meta["metrics"] == {"test_accuracy": 0.5}
+    assert meta["preprocessing"]["input"].startswith("raw uint8 pixels")
     assert {"python", "numpy", "scikit-learn", "skops"} <= set(meta["versions"])
     digest = hashlib.sha256((run / "model.skops").read_bytes()).hexdigest()
     assert meta["weights"]["sha256"] == digest

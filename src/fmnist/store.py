@@ -40,6 +40,12 @@ SKOPS_FILE = "model.skops"
 
 # Top-level packages whose types a skops file may instantiate.
 TRUSTED_PACKAGES = ("sklearn", "numpy", "scipy", "fmnist")
+# What a model expects as input; every model scales its own pixels inside (DESIGN.md).
+PREPROCESSING = {
+    "input": "raw uint8 pixels [N, H, W], garment bright on a black (0) background",
+    "scaling": "inside the model",
+    "photos": "fmnist.photo.prepare_photo (the Fashion-MNIST paper's recipe, section 2)",
+}
 # Packages whose versions are recorded with every run (the ones that shape a model's output).
 _RECORDED_PACKAGES = ("fmnist", "numpy", "scipy", "scikit-learn", "torch", "skops",
                       "safetensors", "pillow")
@@ -90,6 +96,7 @@ def save(model: Any, run_dir: Path | str, meta: dict | None = None) -> Path:
         payload = _skops_payload(model)
     classes = [_jsonable(c) for c in np.asarray(model.classes_).tolist()]
     info = {
+        "preprocessing": PREPROCESSING,
         **_jsonable(meta),
         "format_version": FORMAT_VERSION,
         "class_names": list(meta.get("class_names") or _default_class_names(classes)),
