@@ -203,3 +203,19 @@ def _expected_failures(estimator):
     expected_failed_checks=_expected_failures)
 def test_hand_written_estimators_follow_the_sklearn_contract(estimator, check):
     check(estimator)
+
+
+# --- saving ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["knn", "bayes-1", "bayes-3", "kmeans", "hog-svm", "adaboost"])
+def test_saved_models_predict_identically_after_loading(name, small_train, small_test, tmp_path):
+    from fmnist import store
+
+    model = create_model(name, **SMALL.get(name, {}), max_train=600)
+    model.fit(small_train.images, small_train.labels)
+    store.save(model, tmp_path, {"model": name})
+    assert (tmp_path / "model.skops").is_file()
+    loaded = store.load(tmp_path).model
+    assert type(loaded) is type(model)
+    np.testing.assert_array_equal(loaded.predict_proba(small_test.images),
+                                  model.predict_proba(small_test.images))

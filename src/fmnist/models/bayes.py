@@ -115,9 +115,13 @@ def bayes_discriminant(case: int, reg: float | None = None) -> BaseEstimator:
 
 
 class BayesClassifier(PixelClassifier):
-    """A Gaussian Bayes discriminant (case 1, 2 or 3) on scaled, reduced pixels."""
+    """A Gaussian Bayes discriminant (case 1, 2 or 3) on scaled, reduced pixels.
 
-    def __init__(self, case: int = 3, reg: float | str | None = 0.05, reduce: str = "pca:50",
+    Default features: Fisher LDA's 9 dimensions, where all three cases did best on the full data
+    (case III: 0.824 on LDA vs 0.795 on PCA-50; case I: 0.815 vs 0.676).
+    """
+
+    def __init__(self, case: int = 3, reg: float | str | None = None, reduce: str = "lda",
                  scale: str = "unit", max_train: int | None = None,
                  random_state: int | None = 0) -> None:
         self.case = case
