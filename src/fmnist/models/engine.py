@@ -101,7 +101,7 @@ class TrainConfig:
     micro_batch: int | None = 128
     seed: int = 0
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    eval_batch_size: int = 4096
+    eval_batch_size: int = 256
     checkpoint_dir: str | None = None
     resume: bool = False
     verbose: bool = True
@@ -226,7 +226,7 @@ def _autocast(device: torch.device):
 
 
 def predict_logits(net: nn.Module, x_u8: torch.Tensor, device: torch.device,
-                   batch_size: int = 4096, flip_tta: bool = False) -> torch.Tensor:
+                   batch_size: int = 256, flip_tta: bool = False) -> torch.Tensor:
     """Softmax-ready logits (float32, CPU) for uint8 images `[N, 1, H, W]`, in big batches
     under `inference_mode`; with `flip_tta` the mirrored image's logits are averaged in as
     log-probabilities (the mean of log-softmax)."""

@@ -76,7 +76,8 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
     accumulation, used only for nets without BatchNorm where it is exact).
     Prediction: `tta` — "auto" averages the horizontally flipped image in iff training used
     flips (flip TTA on a net never trained on flips costs 10 points of accuracy), True demands
-    flips in `augment`, False never. `eval_batch_size` for inference.
+    flips in `augment`, False never. `eval_batch_size` for inference (None = 256 on CPU, where
+    small batches stay in cache and run ~2× faster than 4096, measured; 4096 on a GPU).
     Run: `random_state` (everything is seeded from it), `device` (auto = CUDA → MPS → CPU),
     `num_threads` (None = torch's default, one per core — measured best), `checkpoint_dir`
     (a checkpoint.pt is written there atomically after every epoch), `resume` (continue from
@@ -108,7 +109,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         restore_best: bool = True,
         max_train: int | None = None,
         micro_batch: int | None = 128,
-        eval_batch_size: int = 4096,
+        eval_batch_size: int | None = None,
         random_state: int | None = 0,
         device: str = "auto",
         num_threads: int | None = None,
@@ -163,6 +164,11 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             return "flip" in ops
         return False
 
+    def _eval_batch(self, device: torch.device) -> int:
+        if self.eval_batch_size:
+            return int(self.eval_batch_size)
+        return 256 if device.type == "cpu" else 4096
+
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> TorchClassifier:
         """Train on raw uint8 images `[N, H, W]`; `sample_weight` scales each image's loss."""
@@ -212,7 +218,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             warmup=float(self.warmup), label_smoothing=float(self.label_smoothing), augment=ops,
             translate=int(self.translate), patience=self.patience,
             restore_best=bool(self.restore_best), micro_batch=self.micro_batch, seed=seed,
-            device=device, eval_batch_size=int(self.eval_batch_size),
+            device=device, eval_batch_size=self._eval_batch(device),
             checkpoint_dir=None if self.checkpoint_dir is None else str(self.checkpoint_dir),
             resume=bool(self.resume), verbose=bool(self.verbose),
             fingerprint=self._fingerprint(images, y_idx, weights),
@@ -257,7 +263,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         if fused is None:  # built once per fitted net; fit and from_state reset it
             fused = self._inference_net = engine.place(fuse_for_inference(self.net_), device)
         return engine.predict_logits(fused, _tensor(images), device,
-                                     int(self.eval_batch_size), flip_tta=self.tta_)
+                                     self._eval_batch(device), flip_tta=self.tta_)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities `[N, n_classes]`, columns in the order of `classes_`."""
