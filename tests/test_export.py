@@ -72,3 +72,12 @@ def test_cli_export_checks_on_the_official_test_set(tiny: Dataset, fmnist_test: 
     assert (run.path / "model.onnx").is_file()
     bad = CliRunner().invoke(app, ["export", str(run.path), "--format", "tflite"])
     assert bad.exit_code != 0 and "supported: onnx" in str(bad.exception)
+
+
+def test_default_cnn_exports_with_the_same_answers(cnn_run, fmnist_test: Dataset,
+                                                   tmp_path: Path) -> None:
+    """The acceptance check on the real default model: same top-1 on all 10k test images."""
+    run = load(cnn_run.run_dir)
+    _, report = export_onnx(run, tmp_path / "cnn.onnx")
+    assert report["n_images"] == len(fmnist_test) == 10_000
+    assert report["top1_agreement"] == 1.0 and report["max_abs_diff"] < 1e-5

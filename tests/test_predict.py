@@ -47,16 +47,6 @@ def logistic_run(tmp_path_factory: pytest.TempPathFactory, small_train: Dataset)
                 {"model": "logistic", "image_shape": [28, 28]})
 
 
-@pytest.fixture(scope="module")
-def cnn_run(tmp_path_factory: pytest.TempPathFactory, fmnist_train: Dataset) -> Path:
-    """The default `cnn` with its quick-preset settings (30k images, 2 epochs, ~20 s)."""
-    from fmnist.models import get_spec
-
-    model = create_model("cnn", **{**get_spec("cnn").quick, "verbose": False})
-    model.fit(fmnist_train.images, fmnist_train.labels)
-    return save(model, tmp_path_factory.mktemp("cnn"), {"model": "cnn", "image_shape": [28, 28]})
-
-
 def _photo(path: Path, fg: int = 30, size: tuple[int, int] = (90, 60)) -> Path:
     arr = np.full((size[0], size[1]), 245, np.uint8)
     arr[10:80, 15:45] = fg
@@ -168,11 +158,12 @@ def test_cli_reports_a_bad_run_folder_without_traceback(tmp_path: Path) -> None:
     assert "no such run folder" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_default_cnn_names_the_real_photos(cnn_run: Path) -> None:
-    """The acceptance floor: at least 5 of the 6 product photos named correctly."""
+def test_default_cnn_names_the_real_photos(cnn_run) -> None:
+    """The acceptance floor: the default CNN (conftest's briefly trained `cnn_run`) names at
+    least 5 of the 6 product photos correctly."""
     files = sorted(p for p in PHOTOS.iterdir() if p.stem in PHOTO_CLASSES)
     assert len(files) == 6
-    preds = predict(cnn_run, files)
+    preds = predict(cnn_run.run_dir, files)
     right = [Path(p.source).stem for p in preds if p.label == PHOTO_CLASSES[Path(p.source).stem]]
     report = ", ".join(f"{Path(p.source).name}: {p.label} {p.probability:.0%}" for p in preds)
     assert len(right) >= 5, report
