@@ -301,3 +301,13 @@ def test_blank_photo_says_so(tmp_path: Path) -> None:
     Image.new("RGB", (50, 50), (250, 250, 250)).save(path)
     with pytest.raises(PhotoError, match=r"blank\.png: found no object"):
         prepare_photo(path)
+
+
+def test_a_negated_real_photo_gives_the_same_image() -> None:
+    """Light garment on a dark background (the photo negated) → the same 28×28 as the original:
+    polarity comes from the background, not from an assumption."""
+    original = Image.open(PHOTOS / "bag.jpg").convert("RGB")
+    negated = Image.fromarray(255 - np.asarray(original))
+    light, dark = prepare_photo(original), prepare_photo(negated)
+    assert light.inverted and not dark.inverted
+    assert np.abs(light.image.astype(int) - dark.image).max() <= 1
