@@ -146,8 +146,11 @@ def test_quick_preset_covers_every_family():
     assert {"knn", "svm", "random-forest"} <= names
     assert any(n.startswith("bayes") for n in names)
     assert any(n.startswith("cnn") for n in names)
-    # The quick preset applies each model's registered quick overrides.
-    assert model_params(quick, "svm")["max_train"] == get_spec("svm").quick["max_train"]
+    # Each model's registered quick settings apply, then the preset's own overrides.
+    adaboost = get_spec("adaboost")
+    assert model_params(quick, "adaboost") == {**adaboost.defaults, **adaboost.quick}
+    assert model_params(quick, "svm")["max_train"] == quick.overrides["svm"]["max_train"]
+    assert model_params(PRESETS["standard"], "svm") == dict(get_spec("svm").defaults)
 
 
 def test_subset_is_labelled_in_report(first_run):
