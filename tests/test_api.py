@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 
@@ -12,7 +13,14 @@ import fmnist
 
 @pytest.mark.parametrize("name", fmnist.__all__)
 def test_every_exported_name_resolves(name: str) -> None:
-    assert callable(getattr(fmnist, name)) or name == "CLASS_NAMES"
+    # Importing every submodule first: a submodule named like a function must not shadow it.
+    import fmnist.compare  # noqa: E401, F401
+    import fmnist.evaluate
+    import fmnist.explore
+    import fmnist.predict
+
+    value = getattr(fmnist, name)
+    assert name == "CLASS_NAMES" or (callable(value) and not inspect.ismodule(value))
 
 
 def test_unknown_attribute_is_an_attribute_error() -> None:

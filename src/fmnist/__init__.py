@@ -1,7 +1,9 @@
 """fmnist — the Fashion-MNIST apparel classifier lab.
 
-The main operations are re-exported here. Heavy ones (torch, matplotlib, FastAPI behind them)
-are imported on first use, so `import fmnist` stays quick.
+The main operations are re-exported here. `compare`, `evaluate`, `explore` and `predict` share
+their module's name, so they are bound eagerly: a lazy binding would be replaced by the module
+object as soon as anything imported `fmnist.evaluate`. They import neither torch nor matplotlib
+at module level. The rest are imported on first use, so `import fmnist` stays quick.
 """
 
 from __future__ import annotations
@@ -9,27 +11,28 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
+from fmnist.compare import compare
 from fmnist.data import CLASS_NAMES, Dataset, load_csv, load_fashion_mnist, split
 from fmnist.errors import DataError, FmnistError
+from fmnist.evaluate import evaluate
+from fmnist.explore import explore
 from fmnist.models import create_model, list_models
+from fmnist.predict import predict
 
 __version__ = "0.1.0"
 
 _LAZY = {
     "load_image_folder": "fmnist.data.folder",
-    "explore": "fmnist.explore",
     "train_run": "fmnist.runs",
-    "evaluate": "fmnist.evaluate",
-    "compare": "fmnist.compare",
     "save": "fmnist.store",
     "load": "fmnist.store",
-    "predict": "fmnist.predict",
     "prepare_photo": "fmnist.photo",
     "export_onnx": "fmnist.export",
 }
 
-__all__ = ["CLASS_NAMES", "DataError", "Dataset", "FmnistError", "create_model",
-           "list_models", "load_csv", "load_fashion_mnist", "split", *_LAZY]
+__all__ = ["CLASS_NAMES", "DataError", "Dataset", "FmnistError", "compare", "create_model",
+           "evaluate", "explore", "list_models", "load_csv", "load_fashion_mnist", "predict",
+           "split", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:
