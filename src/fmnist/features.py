@@ -93,8 +93,8 @@ class PCAReducer(TransformerMixin, BaseEstimator):
       (the discarded eigenvalues summed, divided by the number of features) is ≤ `max_error`;
     - `n_components` a float in (0, 1): the fewest components keeping that fraction of variance;
     - `n_components` an int: that many (clamped to what the data allows).
-    The eigen-decomposition of the covariance matrix (`svd_solver="covariance_eigh"`) is used:
-    with 60,000 samples of 784 pixels it takes about a second.
+    The eigen-decomposition of the covariance matrix (`svd_solver="covariance_eigh"`) is used
+    when samples outnumber features (60,000 × 784 pixels: about a second), a full SVD otherwise.
     """
 
     def __init__(self, n_components: float | int = 0.95, max_error: float | None = None,
@@ -107,7 +107,10 @@ class PCAReducer(TransformerMixin, BaseEstimator):
         X = validate_data(self, as_matrix(X), dtype=[np.float32, np.float64],
                           ensure_min_samples=2)
         limit = min(X.shape)
-        full = PCA(svd_solver="covariance_eigh").fit(X)
+        # the covariance route is fast when samples outnumber features; otherwise (few large
+        # images) a direct SVD of the smaller data matrix is
+        solver = "covariance_eigh" if X.shape[0] >= X.shape[1] else "full"
+        full = PCA(svd_solver=solver).fit(X)
         variances = full.explained_variance_
         if self.max_error is not None:
             if self.max_error < 0:
@@ -126,7 +129,7 @@ class PCAReducer(TransformerMixin, BaseEstimator):
                 raise FmnistError(f"PCA needs at least 1 component, got {self.n_components}")
             m = int(self.n_components)
         m = max(1, min(m, limit))
-        self.pca_ = PCA(n_components=m, whiten=self.whiten, svd_solver="covariance_eigh").fit(X)
+        self.pca_ = PCA(n_components=m, whiten=self.whiten, svd_solver=solver).fit(X)
         self.n_components_ = m
         self.explained_variance_ratio_ = self.pca_.explained_variance_ratio_
         self.reconstruction_error_ = float(variances[m:].sum() / X.shape[1])

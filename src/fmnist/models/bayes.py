@@ -133,3 +133,11 @@ class BayesClassifier(PixelClassifier):
 
     def _classifier(self) -> BaseEstimator:
         return bayes_discriminant(self.case, self.reg)
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> BayesClassifier:
+        try:
+            return super().fit(X, y, sample_weight=sample_weight)
+        except np.linalg.LinAlgError as exc:
+            raise FmnistError(f"Bayes case {self.case}: a class covariance is singular ({exc}); "
+                              "regularise it (reg=0.05) or reduce the features "
+                              "(reduce=lda or pca:50)") from exc

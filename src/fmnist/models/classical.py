@@ -89,7 +89,7 @@ class HOGSVMClassifier(SVMClassifier):
 
     def __init__(self, C: float = 10.0, gamma: str | float = "scale", probability: bool = False,
                  orientations: int = 9, pixels_per_cell: int = 4, cells_per_block: int = 2,
-                 pixel_weight: float = 0.5, reduce: str = "pca:200", scale: str = "unit",
+                 pixel_weight: float = 1.0, reduce: str = "pca:200", scale: str = "unit",
                  max_train: int | None = None, random_state: int | None = 0,
                  cache_size: float = 1000.0) -> None:
         super().__init__(C=C, gamma=gamma, probability=probability, reduce=reduce, scale=scale,
@@ -265,7 +265,8 @@ _entry("knn", KNNClassifier, "k nearest neighbours (k=5, distance-weighted) on P
        quick={"max_train": 20000})
 _entry("svm", SVMClassifier, "RBF support vector machine (C=10) on PCA-100 pixels",
        quick={"max_train": 8000})
-_entry("hog-svm", HOGSVMClassifier, "RBF support vector machine on HOG edge features",
+_entry("hog-svm", HOGSVMClassifier,
+       "RBF support vector machine on HOG edge features joined with pixels (PCA-200)",
        quick={"max_train": 5000})
 _entry("linear-svm", LinearSVMClassifier, "linear support vector machine on pixels",
        quick={"max_train": 10000})
