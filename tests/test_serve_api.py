@@ -26,6 +26,7 @@ from PIL import Image
 
 from fmnist.data import CLASS_NAMES
 from fmnist.photo import prepare_photo
+from fmnist.predict import UNSURE_BELOW
 from fmnist.runs import train_run
 from fmnist.serve import create_app
 from fmnist.serve.app import Limits
@@ -129,7 +130,7 @@ def test_json_predictions_match_the_model(client, run_dir, small_test):
         assert [t["probability"] for t in pred["top"]] == sorted(
             (round(float(p), 6) for p in probs), reverse=True)
         assert {t["label"] for t in pred["top"]} == set(CLASS_NAMES)
-        assert pred["low_confidence"] == (pred["probability"] < 0.6)
+        assert pred["low_confidence"] == (pred["probability"] < UNSURE_BELOW)
         np.testing.assert_array_equal(decode_png(pred["image_png"]), image)
     assert set(body["timing"]) >= {"decode_ms", "queue_ms", "inference_ms", "total_ms"}
 
