@@ -8,6 +8,7 @@
   curve      a short run of a deep model (resnet / vgg): validation accuracy against training
              seconds, throughput, and the projected time of a full training
   model      fit any registered model with overrides and report fit time + test accuracy
+  quick      fit neural models with their registry `quick` overrides (the comparison preset)
 
 Every result is printed as one JSON line (and appended to --out when given).
 """
@@ -171,6 +172,21 @@ def bench_model(args: argparse.Namespace) -> None:
           args.out)
 
 
+def bench_quick(args: argparse.Namespace) -> None:
+    from fmnist.models import get_spec
+    train, test = load_fashion_mnist("train"), load_fashion_mnist("test")
+    for name in args.models:
+        spec = get_spec(name)
+        model = create_model(name, **spec.quick)
+        quiet = {k: False for k in ("verbose", "estimator__verbose") if k in model.get_params()}
+        model.set_params(**quiet)
+        t0 = time.perf_counter()
+        model.fit(train.images, train.labels)
+        _emit({"bench": "quick", "model": name, "quick": dict(spec.quick),
+               "fit_s": round(time.perf_counter() - t0, 1),
+               "test_accuracy": model.score(test.images, test.labels)}, args.out)
+
+
 def bench_inference(args: argparse.Namespace) -> None:
     """Raw forward throughput of an untrained net at several batch sizes (speed only)."""
     from fmnist.models.nets import build_net
@@ -204,11 +220,13 @@ def main() -> None:
     p = sub.add_parser("model")
     p.add_argument("model")
     p.add_argument("--params", default=None, help="JSON parameter overrides")
+    p = sub.add_parser("quick")
+    p.add_argument("models", nargs="+")
     p = sub.add_parser("inference")
     p.add_argument("archs", nargs="+")
     args = parser.parse_args()
     {"seed1": bench_seed1, "cnn": bench_cnn, "curve": bench_curve, "model": bench_model,
-     "inference": bench_inference}[args.bench](args)
+     "quick": bench_quick, "inference": bench_inference}[args.bench](args)
 
 
 if __name__ == "__main__":

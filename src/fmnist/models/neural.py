@@ -1,7 +1,8 @@
 """Registry entries of the neural family: the seed's three Keras CNNs, our fast `cnn`, a ResNet,
 a VGG16, the MLP, and AdaBoost over a small CNN. Defaults are documented in docs/neural.md with
 the measurements that chose them; `quick` overrides keep each model near 40 s on 2 CPU cores
-for the comparison's quick preset (a stratified `max_train` subset and/or fewer epochs)."""
+for the comparison's quick preset (a stratified `max_train` subset and/or fewer epochs), sized
+from measured per-image costs (benchmarks/RESULTS.md)."""
 
 from __future__ import annotations
 
@@ -41,9 +42,9 @@ def build_adaboost(n_estimators: int = 5, learning_rate: float = 1.0,
 for _name, _arch, _epochs, _quick, _desc in (
     ("cnn-seed1", "seed1", 10, {"epochs": 3},
      "seed notebook CNN 1: Conv32-Pool-Dense128 (693,962 params), Adam, batch 512"),
-    ("cnn-seed2", "seed2", 20, {"epochs": 3, "max_train": 30000},
+    ("cnn-seed2", "seed2", 20, {"epochs": 5, "max_train": 30000},
      "seed notebook CNN 2: Conv32-Conv64 + Dense 128-256-128 with dropout"),
-    ("cnn-seed3", "seed3", 50, {"epochs": 2, "max_train": 20000},
+    ("cnn-seed3", "seed3", 50, {"epochs": 4, "max_train": 20000},
      "seed notebook CNN 3: Conv64-128-64 + Dense 128-256-256-128 with dropout"),
 ):
     register(ModelSpec(
@@ -66,7 +67,7 @@ register(ModelSpec(
     build=_torch,
     defaults={"arch": "resnet", "width": 16, "depth": 3, "epochs": 30, "val_fraction": 0.1,
               "augment": "translate,flip", **{**FAST_SGD, "lr": 0.1}},
-    quick={"width": 8, "depth": 1, "epochs": 1, "max_train": 10000},
+    quick={"width": 8, "depth": 1, "epochs": 2, "max_train": 20000},
 ))
 
 register(ModelSpec(
@@ -75,7 +76,7 @@ register(ModelSpec(
     build=_torch,
     defaults={"arch": "vgg", "width": 16, "hidden": 256, "batch_norm": True, "epochs": 20,
               "val_fraction": 0.1, "augment": "translate,flip", **FAST_SGD},
-    quick={"width": 8, "hidden": 128, "epochs": 1, "max_train": 10000},
+    quick={"epochs": 2, "max_train": 20000},
 ))
 
 register(ModelSpec(
@@ -95,5 +96,5 @@ register(ModelSpec(
     build=build_adaboost,
     defaults={"n_estimators": 5, "arch": "cnn", "width": 8, "depth": 2, "epochs": 2,
               "val_fraction": 0.0, **FAST_SGD},
-    quick={"n_estimators": 3, "epochs": 1, "max_train": 10000},
+    quick={"n_estimators": 3, "epochs": 2, "max_train": 20000},
 ))
