@@ -80,12 +80,13 @@ def read_run_request(run_dir: Path) -> dict:
 def train_run(model_name: str, params: dict[str, Any], train: Dataset, test: Dataset | None, *,
               out_root: Path | str = "runs", run_dir: Path | None = None,
               val_fraction: float | None = None, seed: int = 0, resume: bool = False,
-              data_description: str = "") -> RunResult:
+              data_description: str = "", data_args: dict[str, Any] | None = None) -> RunResult:
     """Fit a registered model on `train`, score it on `test`, and save it as a run.
 
     `val_fraction` goes to the model when it has such a parameter (neural models split and
     early-stop themselves); otherwise that share of `train` is held out and scored. Models with
     a `checkpoint_dir` parameter checkpoint into the run folder, so `resume=True` continues.
+    `data_args` records how the caller chose the data, so a resume can choose it again.
     """
     spec = get_spec(model_name)
     model = create_model(model_name, **params)
@@ -112,7 +113,8 @@ def train_run(model_name: str, params: dict[str, Any], train: Dataset, test: Dat
 
     request = {"model": model_name, "family": spec.family, "params": {**spec.defaults, **params},
                "seed": seed, "val_fraction": val_fraction, "n_train": len(fit_data),
-               "data": data_description or train.source, "status": "training",
+               "data": data_description or train.source, "data_args": data_args or {},
+               "status": "training",
                "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     write_json(run_dir / RUN_FILE, request)
 

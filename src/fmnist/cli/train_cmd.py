@@ -61,12 +61,15 @@ def train(
     resume: Path | None = typer.Option(None, help="Continue an interrupted run folder."),
 ) -> None:
     """Train one model on the training data, print its test accuracy and where it was saved."""
-    console = Console()
+    console = Console(soft_wrap=True)  # paths and numbers stay on one line, whatever the width
     run_dir = None
+    data_args = {"data": data, "test_data": test_data, "size": size, "data_dir": data_dir,
+                 "train_size": train_size}
     if resume is not None:
         request = read_run_request(resume)
         model, params = request["model"], dict(request["params"])
         seed, val_fraction, run_dir = request.get("seed", seed), request.get("val_fraction"), resume
+        data_args = {**data_args, **request.get("data_args", {})}
     else:
         if model is None:
             raise FmnistError("name a model to train (see 'fmnist models'), or give --resume RUN")
@@ -75,14 +78,20 @@ def train(
         params = {k: v for k, v in options.items() if v is not None}
         params.update(parse_assignments(sets))
     get_spec(model)  # an unknown name fails before any data is loaded
-    train_ds, test_ds, description = resolve_data(data, test_data, data_dir, size, seed)
-    if train_size is not None and train_size < len(train_ds):
-        train_ds = train_ds.head(n=train_size, seed=seed)
-        description += f"; trained on a stratified subset of {train_size}"
+    paths = {k: Path(v) if v is not None else None
+             for k, v in data_args.items() if k in ("data", "test_data", "data_dir")}
+    train_ds, test_ds, description = resolve_data(paths["data"], paths["test_data"],
+                                                  paths["data_dir"], data_args["size"], seed)
+    subset = data_args["train_size"]
+    if subset is not None and subset < len(train_ds):
+        train_ds = train_ds.head(n=subset, seed=seed)
+        description += f"; trained on a stratified subset of {subset}"
     console.print(f"[bold]{model}[/] on {description}; parameters: {params or 'defaults'}")
     result = train_run(model, params, train_ds, test_ds, out_root=out, run_dir=run_dir,
                        val_fraction=val_fraction, seed=seed, resume=resume is not None,
-                       data_description=description)
+                       data_description=description,
+                       data_args={k: str(v) if isinstance(v, Path) else v
+                                  for k, v in data_args.items()})
     metrics = result.metrics
     console.print(f"fit: {result.fit_seconds:.1f} s")
     if "val_accuracy" in metrics:
