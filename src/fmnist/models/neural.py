@@ -44,7 +44,7 @@ for _name, _arch, _epochs, _quick, _desc in (
      "seed notebook CNN 1: Conv32-Pool-Dense128 (693,962 params), Adam, batch 512"),
     ("cnn-seed2", "seed2", 20, {"epochs": 5, "max_train": 30000},
      "seed notebook CNN 2: Conv32-Conv64 + Dense 128-256-128 with dropout"),
-    ("cnn-seed3", "seed3", 50, {"epochs": 4, "max_train": 20000},
+    ("cnn-seed3", "seed3", 50, {"epochs": 2, "max_train": 20000},
      "seed notebook CNN 3: Conv64-128-64 + Dense 128-256-256-128 with dropout"),
 ):
     register(ModelSpec(
@@ -76,7 +76,7 @@ register(ModelSpec(
     build=_torch,
     defaults={"arch": "vgg", "width": 16, "hidden": 256, "batch_norm": True, "epochs": 20,
               "val_fraction": 0.1, "augment": "translate,flip", **FAST_SGD},
-    quick={"epochs": 2, "max_train": 20000},
+    quick={"width": 8, "hidden": 128, "epochs": 2, "max_train": 20000},
 ))
 
 register(ModelSpec(
