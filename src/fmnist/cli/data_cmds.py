@@ -27,7 +27,7 @@ JsonOption = typer.Option(False, "--json", help="Print JSON instead of tables.")
 @data_app.command("verify")
 def verify(data_dir: Path | None = DataDirOption) -> None:
     """Check the SHA-256 of every official file (decompressed content)."""
-    console = Console()
+    console = Console(soft_wrap=True)  # paths stay whole when piped
     for row in verify_files(data_dir):
         console.print(f"[green]ok[/] {row['file']:28s} {row['status']:16s} {row['path']}")
 
@@ -43,7 +43,7 @@ def info(data_dir: Path | None = DataDirOption, as_json: bool = JsonOption) -> N
     if as_json:
         typer.echo(json.dumps({"splits": summaries, "files": files}, indent=2))
         return
-    console = Console()
+    console = Console(soft_wrap=True)  # paths stay whole when piped
     table = Table(title="Fashion-MNIST: images per class")
     table.add_column("label", justify="right")
     table.add_column("class")
@@ -75,7 +75,7 @@ def download_files() -> None:
 
     from fmnist.data.sources import OFFICIAL_FILES, cache_dir, download, locate
 
-    console = Console()
+    console = Console(soft_wrap=True)  # paths stay whole when piped
     with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
                   console=console) as progress:
         for key, spec in OFFICIAL_FILES.items():

@@ -39,7 +39,7 @@ def evaluate_cmd(
     from fmnist.runs import write_json
     from fmnist.store import load
 
-    console = Console()
+    console = Console(soft_wrap=True)  # paths stay whole when piped
     loaded = load(run)
     seed = int(loaded.meta.get("seed", 0) or 0)
     _, test, description = resolve_data(data, test_data, data_dir, size, seed)
@@ -103,7 +103,7 @@ def compare_cmd(
     if models is not None and not names:
         raise FmnistError("--models is empty; give comma-separated names (see 'fmnist models')")
     resolve_models(PRESETS[preset], names)  # a typo fails now, not after loading the data
-    console = Console()
+    console = Console(soft_wrap=True)  # paths stay whole when piped
     train, test, description = resolve_data(data, test_data, data_dir, size, seed)
     if train_size is not None:
         if train_size < 2 * train.n_classes:

@@ -43,7 +43,7 @@ def explore_cmd(
     else:
         train = load_fashion_mnist("train", data_dir)
         test = load_fashion_mnist("test", data_dir)
-    console = Console()
+    console = Console(soft_wrap=True)  # paths stay whole when piped
     with console.status("analysing the data…"):
         result = explore(train, test, out, points_per_class=points, seed=seed)
     pca = result.stats["pca"]["components_for"]

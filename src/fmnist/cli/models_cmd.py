@@ -15,7 +15,7 @@ def models(
     name: str | None = typer.Argument(None, help="Show one model's defaults and quick settings."),
 ) -> None:
     """List every registered model with its family and description."""
-    console = Console()
+    console = Console(soft_wrap=True)  # paths stay whole when piped
     if name is not None:
         spec = get_spec(name)
         console.print(f"[bold]{spec.name}[/] ({spec.family}): {spec.description}")
