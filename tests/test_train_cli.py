@@ -102,3 +102,12 @@ def test_train_size_subset_is_recorded(tmp_path: Path) -> None:
     assert "stratified subset of 3000" in meta["dataset"]["description"]
     assert np.isclose(meta["metrics"]["test_accuracy"], meta["metrics"]["test_accuracy"])
     assert meta["metrics"]["test_accuracy"] > 0.6
+
+
+def test_kmeans_run_reports_its_cluster_scores(tmp_path: Path) -> None:
+    result = _fmnist("train", "kmeans", "--train-size", "3000", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "ari (test set):" in result.stdout and "nmi (test set):" in result.stdout
+    (run_dir,) = tmp_path.iterdir()
+    extra = json.loads((run_dir / "model.json").read_text())["metrics"]["extra"]
+    assert 0.2 < extra["nmi"] < 1 and 0 < extra["ari"] < 1

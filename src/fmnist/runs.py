@@ -134,6 +134,8 @@ def train_run(model_name: str, params: dict[str, Any], train: Dataset, test: Dat
         metrics["test_accuracy"] = float(np.mean(predicted == test.labels))
         metrics["predict_images_per_s"] = len(test) / max(seconds, 1e-9)
         metrics["n_test"] = len(test)
+        if callable(getattr(model, "extra_metrics", None)):  # e.g. k-means: ARI, NMI, purity
+            metrics["extra"] = model.extra_metrics(test.images, test.labels)
     if getattr(model, "interrupted_", False):
         metrics["interrupted"] = True
 

@@ -100,6 +100,8 @@ def train(
         console.print(f"[bold green]test accuracy: {metrics['test_accuracy']:.4f}[/] "
                       f"on {metrics['n_test']:,} images "
                       f"({metrics['predict_images_per_s']:,.0f} images/s)")
+    for name, value in metrics.get("extra", {}).items():
+        console.print(f"{name} (test set): {value:.4f}")
     if metrics.get("interrupted"):
         console.print("[yellow]training was interrupted; the best weights so far were saved[/]")
     console.print(f"saved: {result.run_dir}")
