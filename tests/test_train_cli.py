@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 from fmnist.data import Dataset
@@ -93,21 +92,15 @@ def test_bad_set_value_is_a_clear_error() -> None:
     assert "--set expects key=value" in result.stderr
 
 
-def test_train_size_subset_is_recorded(tmp_path: Path) -> None:
-    result = _fmnist("train", "bayes-2", "--train-size", "3000", "--out", str(tmp_path))
-    assert result.returncode == 0, result.stderr
-    (run_dir,) = tmp_path.iterdir()
-    meta = json.loads((run_dir / "model.json").read_text())
-    assert meta["n_train"] == 3000
-    assert "stratified subset of 3000" in meta["dataset"]["description"]
-    assert np.isclose(meta["metrics"]["test_accuracy"], meta["metrics"]["test_accuracy"])
-    assert meta["metrics"]["test_accuracy"] > 0.6
-
-
-def test_kmeans_run_reports_its_cluster_scores(tmp_path: Path) -> None:
+def test_subset_and_cluster_scores_are_recorded(tmp_path: Path) -> None:
+    """`--train-size` trains on a stratified subset and says so; k-means adds ARI/NMI."""
     result = _fmnist("train", "kmeans", "--train-size", "3000", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "ari (test set):" in result.stdout and "nmi (test set):" in result.stdout
     (run_dir,) = tmp_path.iterdir()
-    extra = json.loads((run_dir / "model.json").read_text())["metrics"]["extra"]
+    meta = json.loads((run_dir / "model.json").read_text())
+    assert meta["n_train"] == 3000
+    assert "stratified subset of 3000" in meta["dataset"]["description"]
+    assert meta["metrics"]["test_accuracy"] > 0.4
+    extra = meta["metrics"]["extra"]
     assert 0.2 < extra["nmi"] < 1 and 0 < extra["ari"] < 1
