@@ -58,6 +58,15 @@ def _image_panel(ax, image: np.ndarray, top: str, bottom: str, wrong: bool) -> N
     ax.set_xlabel(bottom, fontsize=8, color=color, labelpad=2)
 
 
+
+def _image_grid(n: int, cols: int = 6) -> tuple[plt.Figure, np.ndarray]:
+    """A figure of `n` image panels in rows of `cols`, every axis hidden until a panel uses it."""
+    rows = max(1, int(np.ceil(n / cols)))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.75, rows * 2.05), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    return fig, axes
+
 def prediction_grid(images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray,
                     class_names: Sequence[str], path: str | Path, n: int = 24,
                     seed: int = 0, title: str = "Predictions on test images") -> Path:
@@ -65,12 +74,8 @@ def prediction_grid(images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray,
     thick red frame and a ✗ so they stand out."""
     rng = np.random.default_rng(seed)
     picks = np.sort(rng.choice(len(images), size=min(n, len(images)), replace=False))
-    cols = 6
-    rows = max(1, int(np.ceil(len(picks) / cols)))
     with style():
-        fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.75, rows * 2.05), squeeze=False)
-        for ax in axes.flat:
-            ax.axis("off")
+        fig, axes = _image_grid(len(picks))
         for ax, k in zip(axes.flat, picks, strict=False):
             ax.axis("on")
             wrong = y_true[k] != y_pred[k]
@@ -96,12 +101,8 @@ def confident_mistakes(images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarra
     else:
         confidence = None
     wrong = wrong[:n]
-    cols = 6
-    rows = max(1, int(np.ceil(len(wrong) / cols)))
     with style():
-        fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.75, rows * 2.05), squeeze=False)
-        for ax in axes.flat:
-            ax.axis("off")
+        fig, axes = _image_grid(len(wrong))
         for idx, (ax, k) in enumerate(zip(axes.flat, wrong, strict=False)):
             ax.axis("on")
             conf = f" ({confidence[idx]:.0%})" if confidence is not None else ""
