@@ -48,6 +48,7 @@ class Phase:
     rss_start_mb: float
     rss_max_mb: float
     rss_end_mb: float
+    rss_every_10s_mb: list[float]  # the time series, to tell a plateau from a leak
 
 
 def free_port() -> int:
@@ -194,7 +195,7 @@ async def run_phase(url: str, bodies: list[bytes], clients: int, seconds: float,
     return Phase(clients, round(elapsed, 1), len(ms), failed, round(len(ms) / elapsed, 1),
                  *(round(float(np.percentile(ms, q)), 1) for q in (50, 95, 99)),
                  round(float(ms.max()), 1), round(rss[0], 1), round(max(rss), 1),
-                 round(rss[-1], 1))
+                 round(rss[-1], 1), [round(r, 1) for r in rss[::20]])
 
 
 def run_async(coro):
@@ -257,6 +258,7 @@ def main() -> None:
     print(f"throughput ×{load.requests_per_s / base.requests_per_s:.2f} and p50 latency "
           f"×{load.p50_ms / base.p50_ms:.1f} vs 1 client; "
           f"RSS change over the loaded run {load.rss_end_mb - load.rss_start_mb:+.1f} MB")
+    print(f"server RSS every 10 s under load (MB): {load.rss_every_10s_mb}")
     if args.json:
         args.json.write_text(json.dumps({"model": model, "run": str(run),
                                          "health": health,
