@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 from pathlib import Path
 
 import typer
@@ -37,7 +38,5 @@ def serve(
 
 def _set_torch_threads(threads: int) -> None:
     """Only when the model brought torch in: a classical model has no reason to import it."""
-    import sys
-
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)

@@ -58,7 +58,6 @@ def _image_panel(ax, image: np.ndarray, top: str, bottom: str, wrong: bool) -> N
     ax.set_xlabel(bottom, fontsize=8, color=color, labelpad=2)
 
 
-
 def _image_grid(n: int, cols: int = 6) -> tuple[plt.Figure, np.ndarray]:
     """A figure of `n` image panels in rows of `cols`, every axis hidden until a panel uses it."""
     rows = max(1, int(np.ceil(n / cols)))
@@ -66,6 +65,7 @@ def _image_grid(n: int, cols: int = 6) -> tuple[plt.Figure, np.ndarray]:
     for ax in axes.flat:
         ax.axis("off")
     return fig, axes
+
 
 def prediction_grid(images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray,
                     class_names: Sequence[str], path: str | Path, n: int = 24,
