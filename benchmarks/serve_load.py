@@ -67,7 +67,7 @@ def rss_mb(pid: int) -> float:
 
 def default_cnn_run() -> Path:
     from fmnist.data import load_fashion_mnist
-    from fmnist.runs import train_run
+    from fmnist.runs.train import train_run
 
     train = load_fashion_mnist("train").head(n_per_class=600, seed=0)
     test = load_fashion_mnist("test").head(n_per_class=100, seed=0)

@@ -196,7 +196,7 @@ def bench_adaboost(args: argparse.Namespace) -> None:
     base CNN alone; the equal-compute baseline trains one CNN for as many epochs as the whole
     ensemble, which is what the boosting time could have bought instead.
     """
-    from fmnist.evaluate import mcnemar_exact
+    from fmnist.evaluation.metrics import mcnemar_exact
     train, test = load_fashion_mnist("train"), load_fashion_mnist("test")
     params = json.loads(args.params or "{}")
     boosted = create_model("adaboost-cnn", verbose=False, **params)

@@ -60,7 +60,7 @@ def cnn_run(fmnist_train: Dataset, fmnist_test: Dataset,
 
     Returns the `fmnist.runs.RunResult` (`.run_dir`, `.model`, `.metrics`).
     """
-    from fmnist.runs import train_run
+    from fmnist.runs.train import train_run
 
     return train_run("cnn", {"epochs": 2, "width": 16, "verbose": False}, fmnist_train,
                      fmnist_test, run_dir=tmp_path_factory.mktemp("cnn-run"), seed=0)

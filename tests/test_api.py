@@ -14,10 +14,10 @@ import fmnist
 @pytest.mark.parametrize("name", fmnist.__all__)
 def test_every_exported_name_resolves(name: str) -> None:
     # Importing every submodule first: a submodule named like a function must not shadow it.
-    import fmnist.compare  # noqa: E401, F401
-    import fmnist.evaluate
-    import fmnist.explore
+    import fmnist.evaluation.compare  # noqa: E401, F401
+    import fmnist.evaluation.metrics
     import fmnist.predict
+    import fmnist.reporting.explore
 
     value = getattr(fmnist, name)
     assert name == "CLASS_NAMES" or (callable(value) and not inspect.ismodule(value))

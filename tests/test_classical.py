@@ -215,7 +215,7 @@ def test_hand_written_estimators_follow_the_sklearn_contract(estimator, check):
 
 @pytest.mark.parametrize("name", ["knn", "bayes-1", "bayes-3", "kmeans", "hog-svm", "adaboost"])
 def test_saved_models_predict_identically_after_loading(name, small_train, small_test, tmp_path):
-    from fmnist import store
+    from fmnist.runs import store
 
     model = create_model(name, **SMALL.get(name, {}), max_train=600)
     model.fit(small_train.images, small_train.labels)

@@ -1,4 +1,5 @@
-"""fmnist.compare and fmnist.report: a small real comparison (cheap models, small subsets),
+"""fmnist.evaluation.compare and fmnist.reporting.compare_report: a small real comparison (cheap
+models, small subsets),
 resuming, a failing model, McNemar against an independent recomputation, and the CLI."""
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from sklearn.linear_model import LogisticRegression
 from typer.testing import CliRunner
 
 from fmnist.cli.app import app
-from fmnist.compare import PRESETS, compare, config_hash, data_fingerprint, model_params
 from fmnist.errors import FmnistError
+from fmnist.evaluation.compare import PRESETS, compare, config_hash, data_fingerprint, model_params
 from fmnist.models.registry import REGISTRY, ModelSpec, register
-from fmnist.report import markdown_report
-from fmnist.store import load
+from fmnist.reporting.compare_report import markdown_report
+from fmnist.runs.store import load
 
 BROKEN = "broken-for-tests"
 

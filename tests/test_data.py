@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from fmnist.data import Dataset, load_csv, load_fashion_mnist, read_idx, split, write_idx
+from fmnist.data.facts import verify_files
 from fmnist.data.idx import idx_bytes, parse_idx
-from fmnist.data.report import verify_files
 from fmnist.data.sources import OFFICIAL_FILES, SYSTEM_DIR, download, find_or_download
 from fmnist.errors import DataError
 

@@ -1,4 +1,5 @@
-"""fmnist.evaluate and the evaluation figures: statistics checked against hand-worked values and
+"""fmnist.evaluation.metrics and the evaluation figures: statistics checked against hand-worked
+values and
 scipy, metrics against scikit-learn, on real Fashion-MNIST subsets."""
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from sklearn.preprocessing import FunctionTransformer
 from typer.testing import CliRunner
 
 from fmnist.cli.app import app
-from fmnist.evaluate import accuracy_ci, evaluate, mcnemar_exact, most_confused
-from fmnist.plots import evaluation as plots
+from fmnist.evaluation.metrics import accuracy_ci, evaluate, mcnemar_exact, most_confused
+from fmnist.reporting.plots import evaluation as plots
 
 # Small training sets end lbfgs early on purpose: the models are still real and well above chance.
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -185,7 +186,7 @@ def test_history_series_understands_key_names():
 
 
 def test_evaluate_cli_writes_figures(tmp_path, small_train):
-    from fmnist.runs import train_run
+    from fmnist.runs.train import train_run
 
     run = train_run("bayes-1", {}, small_train, None, run_dir=tmp_path / "run")
     result = CliRunner().invoke(app, ["evaluate", str(run.run_dir)])

@@ -1,4 +1,5 @@
-"""`fmnist.explore`, `fmnist.html`, `fmnist explore`: real data subsets, checked with numpy."""
+"""`fmnist.reporting.explore`, `fmnist.reporting.html`, `fmnist explore`: real data subsets,
+checked with numpy."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fmnist import html
 from fmnist.data import Dataset
 from fmnist.errors import FmnistError
-from fmnist.explore import FIGURES, ExploreResult, explore
+from fmnist.reporting import html
+from fmnist.reporting.explore import FIGURES, ExploreResult, explore
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,7 @@ def _assert_real_png(data: bytes, what: str) -> None:
     assert (pixels < 128).mean() > 0.005, f"{what} has almost nothing drawn on it"
 
 
-# --- figures and files ---------------------------------------------------------------------
+# --- figures and files ---
 
 def test_every_figure_is_a_real_png(explored: ExploreResult) -> None:
     assert set(explored.figures) == set(FIGURES)
@@ -82,7 +83,7 @@ def test_summary_and_stats_files(explored: ExploreResult) -> None:
     assert not list(explored.out_dir.glob("*.tmp"))
 
 
-# --- statistics against numpy --------------------------------------------------------------
+# --- statistics against numpy ---
 
 def test_split_counts_and_pixels(explored: ExploreResult, small_train: Dataset,
                                  small_test: Dataset) -> None:
@@ -140,7 +141,7 @@ def test_lda_shares(explored: ExploreResult) -> None:
     assert shares[:2].sum() > 0.4
 
 
-# --- other inputs ------------------------------------------------------------------------
+# --- other inputs ---
 
 def test_explore_without_test_split_with_an_empty_class(small_train: Dataset,
                                                         tmp_path: Path) -> None:
@@ -177,7 +178,8 @@ def test_explore_rejects_bad_input(small_train: Dataset, small_test: Dataset,
         explore(small_train, small_test, blocker / "out")
 
 
-# --- fmnist.html ---------------------------------------------------------------------------
+
+# --- fmnist.reporting.html ---
 
 def test_html_helpers_escape_and_format(tmp_path: Path) -> None:
     cell = html.table([{"name": "<b>&", "n": 12345, "acc": 0.91234, "gone": None}],
@@ -198,7 +200,7 @@ def test_html_helpers_escape_and_format(tmp_path: Path) -> None:
     assert '<section id="s"><h2>S</h2><p>x</p></section>' in text
 
 
-# --- the command line --------------------------------------------------------------------
+# --- the command line ---
 
 def _write_csv(path: Path, ds: Dataset) -> Path:
     table = np.column_stack([ds.labels, ds.images.reshape(len(ds), -1)])

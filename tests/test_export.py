@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from fmnist.cli.app import app
 from fmnist.data import Dataset
-from fmnist.export import INPUT, OUTPUT, ExportError, export_onnx, onnx_probabilities
-from fmnist.store import load, save
+from fmnist.runs.export import INPUT, OUTPUT, ExportError, export_onnx, onnx_probabilities
+from fmnist.runs.store import load, save
 from test_store import fast_model
 
 # Measured: every neural model, AdaBoost, logistic regression, the SVMs and the perceptron

@@ -7,7 +7,7 @@ import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from fmnist.errors import FmnistError
-from fmnist.features import (
+from fmnist.models.features import (
     HOGTransformer,
     PCAReducer,
     PixelScaler,

@@ -263,7 +263,7 @@ def test_adaboost_over_a_tiny_cnn_runs_and_round_trips(small_train, small_test) 
 
 def test_store_saves_and_reloads_torch_models_without_pickle(small_train, small_test,
                                                              tmp_path) -> None:
-    from fmnist import store
+    from fmnist.runs import store
 
     single = TorchClassifier(**TINY, epochs=1).fit(small_train.images[:400],
                                                    small_train.labels[:400])

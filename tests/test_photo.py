@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fmnist import photo
-from fmnist.photo import PhotoError, prepare_photo
+from fmnist.images import photo
+from fmnist.images.photo import PhotoError, prepare_photo
 
 PHOTOS = Path("/work/shared/photos")
 if not PHOTOS.is_dir():  # a checkout elsewhere: the photos sit beside the repository

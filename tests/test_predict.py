@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from fmnist.cli.app import app
 from fmnist.data import Dataset, write_idx
 from fmnist.errors import DataError
+from fmnist.images.photo import PhotoError, prepare_photo
 from fmnist.models import create_model
-from fmnist.photo import PhotoError, prepare_photo
 from fmnist.predict import (
     InputFailure,
     Prediction,
@@ -26,7 +26,7 @@ from fmnist.predict import (
     predict,
     predict_paths,
 )
-from fmnist.store import load, save
+from fmnist.runs.store import load, save
 
 PHOTOS = Path("/work/shared/photos")
 if not PHOTOS.is_dir():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fmnist.compare import compare
+from fmnist.evaluation.compare import compare
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

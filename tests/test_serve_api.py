@@ -1,7 +1,7 @@
 """The HTTP API of `fmnist serve`, through FastAPI's TestClient: every endpoint, every bad input.
 
 The served model is a real run (kNN on 2,000 real training images, saved and loaded back through
-`fmnist.store`), so these tests exercise the same path as `fmnist serve RUN`.
+`fmnist.runs.store`), so these tests exercise the same path as `fmnist serve RUN`.
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from fmnist.data import CLASS_NAMES
-from fmnist.photo import prepare_photo
+from fmnist.images.photo import prepare_photo
 from fmnist.predict import UNSURE_BELOW
-from fmnist.runs import train_run
+from fmnist.runs.store import load
+from fmnist.runs.train import train_run
 from fmnist.serve import create_app
 from fmnist.serve.app import Limits
 from fmnist.serve.batching import MicroBatcher
-from fmnist.store import load
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fmnist.runs import train_run
+from fmnist.runs.train import train_run
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -1,4 +1,5 @@
-"""fmnist.store: every registered model survives save → load with identical probabilities; damaged,
+"""fmnist.runs.store: every registered model survives save → load with identical probabilities;
+damaged,
 foreign or future runs fail with a message that says what is wrong."""
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 from fmnist.data import Dataset
 from fmnist.models import create_model, get_spec, list_models
-from fmnist.store import FORMAT_VERSION, META_FILE, LoadedRun, StoreError, load, save
+from fmnist.runs.store import FORMAT_VERSION, META_FILE, LoadedRun, StoreError, load, save
 
 # Overrides that make any registered model fit 600 images in a second or two. Only those the
 # model accepts are applied (a model's own `quick` settings come first).

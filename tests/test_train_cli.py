@@ -10,8 +10,8 @@ from pathlib import Path
 from PIL import Image
 
 from fmnist.data import Dataset
-from fmnist.runs import train_run
-from fmnist.store import load
+from fmnist.runs.store import load
+from fmnist.runs.train import train_run
 
 
 def _fmnist(*args: str) -> subprocess.CompletedProcess:

@@ -2,7 +2,8 @@
 
 The main operations are re-exported here. `compare`, `evaluate`, `explore` and `predict` share
 their module's name, so they are bound eagerly: a lazy binding would be replaced by the module
-object as soon as anything imported `fmnist.evaluate`. They import neither torch nor matplotlib
+object as soon as anything imported `fmnist.evaluation.metrics`. They import neither torch nor
+matplotlib
 at module level. The rest are imported on first use, so `import fmnist` stays quick.
 """
 
@@ -11,23 +12,23 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from fmnist.compare import compare
 from fmnist.data import CLASS_NAMES, Dataset, load_csv, load_fashion_mnist, split
 from fmnist.errors import DataError, FmnistError
-from fmnist.evaluate import evaluate
-from fmnist.explore import explore
+from fmnist.evaluation.compare import compare
+from fmnist.evaluation.metrics import evaluate
 from fmnist.models import create_model, list_models
 from fmnist.predict import predict
+from fmnist.reporting.explore import explore
 
 __version__ = "0.1.0"
 
 _LAZY = {
     "load_image_folder": "fmnist.data.folder",
-    "train_run": "fmnist.runs",
-    "save": "fmnist.store",
-    "load": "fmnist.store",
-    "prepare_photo": "fmnist.photo",
-    "export_onnx": "fmnist.export",
+    "train_run": "fmnist.runs.train",
+    "save": "fmnist.runs.store",
+    "load": "fmnist.runs.store",
+    "prepare_photo": "fmnist.images.photo",
+    "export_onnx": "fmnist.runs.export",
 }
 
 __all__ = ["CLASS_NAMES", "DataError", "Dataset", "FmnistError", "compare", "create_model",

@@ -1,7 +1,7 @@
 """Name the garment: a saved run (or a fitted model) applied to photos, arrays or IDX files.
 
 Inputs, recognised by their content rather than their name:
-* images (PNG, JPEG, WebP, BMP, GIF first frame, TIFF; any mode) go through `fmnist.photo`,
+* images (PNG, JPEG, WebP, BMP, GIF first frame, TIFF; any mode) go through `fmnist.images.photo`,
   the Fashion-MNIST recipe, so a product photo looks like the training data;
 * `.npy` arrays and IDX files (optionally .gz) are taken to be in the dataset's own format
   already — uint8 `[H, W]`, `[N, H, W]` or flat `[N, H*W]` with the model's image size — and
@@ -27,8 +27,8 @@ from fmnist.data.dataset import CLASS_NAMES
 from fmnist.data.folder import IMAGE_SUFFIXES
 from fmnist.data.idx import parse_idx
 from fmnist.errors import DataError, FmnistError
-from fmnist.photo import DEFAULT_MAX_PIXELS, PhotoError, prepare_photo, save_steps
-from fmnist.store import LoadedRun, load
+from fmnist.images.photo import DEFAULT_MAX_PIXELS, PhotoError, prepare_photo, save_steps
+from fmnist.runs.store import LoadedRun, load
 
 UNSURE_BELOW = 0.6
 # Classes at or above this probability are named in a "not sure: could be …" message.

@@ -10,9 +10,11 @@ import sys
 from rich.console import Console
 
 from fmnist.cli import (  # noqa: F401  (register commands)
+    compare_cmd,
     data_cmds,
     evaluate_cmd,
     explore_cmd,
+    export_cmd,
     models_cmd,
     predict_cmd,
     serve_cmd,

@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from fmnist.cli.app import app
+from fmnist.data.facts import split_summary, verify_files
 from fmnist.data.official import SPLITS, load_fashion_mnist
-from fmnist.data.report import split_summary, verify_files
 
 data_app = typer.Typer(help="Inspect and verify the official Fashion-MNIST files.",
                        no_args_is_help=True)

@@ -33,7 +33,7 @@ def explore_cmd(
     """Analyse the data: sample grid, class balance, mean/std images, pixel histogram, PCA and
     Fisher-LDA projections, per-class statistics. Writes PNGs, index.html, summary.md and
     stats.json."""
-    from fmnist.explore import explore  # matplotlib/sklearn load only for this command
+    from fmnist.reporting.explore import explore  # matplotlib/sklearn load only for this command
 
     if test_data is not None and data is None:
         raise FmnistError("--test-data needs --data (the training CSV) as well")

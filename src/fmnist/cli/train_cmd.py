@@ -13,7 +13,7 @@ from fmnist.cli.app import app
 from fmnist.data.resolve import resolve_data
 from fmnist.errors import FmnistError
 from fmnist.models import get_spec
-from fmnist.runs import read_run_request, train_run
+from fmnist.runs.train import read_run_request, train_run
 
 
 def parse_assignments(pairs: list[str]) -> dict[str, Any]:

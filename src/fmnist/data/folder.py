@@ -5,7 +5,7 @@ my-photos/
   boots/   a.jpg b.png …
   sandals/ …
 ```
-Every photo goes through `fmnist.photo` (the same recipe `fmnist predict` uses), so a model
+Every photo goes through `fmnist.images.photo` (the same recipe `fmnist predict` uses), so a model
 trained on the folder sees exactly what it will see at prediction time. Class names are the
 sub-folder names in sorted order; any number of classes (at least two) works.
 """
@@ -19,7 +19,7 @@ import numpy as np
 
 from fmnist.data.dataset import Dataset
 from fmnist.errors import DataError
-from fmnist.photo import DEFAULT_MAX_PIXELS, PhotoError, prepare_photo
+from fmnist.images.photo import DEFAULT_MAX_PIXELS, PhotoError, prepare_photo
 
 # File types `load_image_folder` and `fmnist predict DIR` pick up inside folders.
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"})

@@ -23,8 +23,8 @@ from sklearn.pipeline import FeatureUnion
 from sklearn.svm import SVC, LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 
-from fmnist.features import HOGTransformer, PixelScaler, reduce_steps
 from fmnist.models.bayes import BayesClassifier
+from fmnist.models.features import HOGTransformer, PixelScaler, reduce_steps
 from fmnist.models.kmeans import KMeansClassifier
 from fmnist.models.pixel import PixelClassifier
 from fmnist.models.registry import ModelSpec, register

@@ -25,7 +25,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validate_data
 
-from fmnist.features import PixelScaler, as_matrix, parse_reduce, reduce_steps
+from fmnist.models.features import PixelScaler, as_matrix, parse_reduce, reduce_steps
 
 
 class PixelClassifier(ClassifierMixin, BaseEstimator):
@@ -33,7 +33,8 @@ class PixelClassifier(ClassifierMixin, BaseEstimator):
 
     Common parameters (every subclass has them):
     - `scale`: "unit" (÷255), "standard" (per-pixel z-score) or "none";
-    - `reduce`: "none", "pca:0.95", "pca:50", "pca:mse=0.002" or "lda" (see `fmnist.features`);
+    - `reduce`: "none", "pca:0.95", "pca:50", "pca:mse=0.002" or "lda" (see
+      `fmnist.models.features`);
     - `max_train`: fit on a stratified random subset of at most this many images (None: all) —
       the comparison's quick preset uses it to keep slow models within their time budget;
     - `random_state`: seeds the subset and any randomness in the classifier.

@@ -2,7 +2,8 @@
 
 It is an ordinary sklearn estimator (get_params/set_params/clone, `score`, cross-validation,
 `AdaBoostClassifier` via a `sample_weight` that really weights the loss), and it implements the
-project's torch state protocol (`state_tensors` / `state_meta` / `from_state`) so `fmnist.store`
+project's torch state protocol (`state_tensors` / `state_meta` / `from_state`) so
+`fmnist.runs.store`
 can save it as safetensors + JSON with no pickle. `BoostedTorchClassifier` does the same for
 AdaBoost (SAMME) over torch networks.
 """
@@ -148,7 +149,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         self.resume = resume
         self.verbose = verbose
 
-    # -- building ----------------------------------------------------------------------------
+    # -- building ---
     def _build(self, input_shape: tuple[int, int], n_classes: int) -> torch.nn.Module:
         return build_net(self.arch, input_shape, n_classes, width=self.width, depth=self.depth,
                          hidden=_hidden(self.hidden), dropout=self.dropout,
@@ -169,7 +170,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             return int(self.eval_batch_size)
         return 256 if device.type == "cpu" else 4096
 
-    # -- fitting -----------------------------------------------------------------------------
+    # -- fitting ---
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> TorchClassifier:
         """Train on raw uint8 images `[N, H, W]`; `sample_weight` scales each image's loss."""
         images = as_images(X)
@@ -250,7 +251,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         return {"params": params, "n": len(images), "data": digest,
                 "weighted": weights is not None}
 
-    # -- prediction ----------------------------------------------------------------------------
+    # -- prediction ---
     def _logits(self, X: Any) -> torch.Tensor:
         check_is_fitted(self, "net_")
         images = as_images(X)
@@ -273,7 +274,8 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         """The most probable class for each image."""
         return self.classes_[self._logits(X).argmax(1).numpy()]
 
-    # -- state protocol (fmnist.store) -----------------------------------------------------------
+
+    # -- state protocol (fmnist.runs.store) ---
     def state_tensors(self) -> dict[str, torch.Tensor]:
         """Every weight and buffer needed for inference (CPU, contiguous)."""
         check_is_fitted(self, "net_")
@@ -355,7 +357,7 @@ def _subset(idx: np.ndarray, y: np.ndarray, n: int, seed: int) -> np.ndarray:
 
 class BoostedTorchClassifier(AdaBoostClassifier):
     """scikit-learn's AdaBoost (SAMME) over `TorchClassifier`s, plus the torch state protocol so
-    `fmnist.store` can save the whole ensemble as one safetensors file (each member's tensors
+    `fmnist.runs.store` can save the whole ensemble as one safetensors file (each member's tensors
     prefixed `members.<i>.`) + JSON."""
 
     def state_tensors(self) -> dict[str, torch.Tensor]:

@@ -1,6 +1,7 @@
 """The FastAPI application: `/predict`, `/model`, `/healthz` and the one-page web app at `/`.
 
-`create_app` takes a saved run folder (loaded once with `fmnist.store.load`) or an already fitted
+`create_app` takes a saved run folder (loaded once with `fmnist.runs.store.load`) or an already
+fitted
 estimator, so tests and notebooks can serve a model without writing it to disk first.
 """
 
@@ -25,12 +26,12 @@ from starlette.datastructures import UploadFile
 
 from fmnist.errors import FmnistError
 from fmnist.predict import make_prediction, resolve_model
+from fmnist.runs.store import LoadedRun, load
 from fmnist.serve.batching import MicroBatcher
 from fmnist.serve.errors import ApiError, install_handlers
 from fmnist.serve.inputs import parse_json_images
 from fmnist.serve.limits import BodySizeLimit
 from fmnist.serve.photos import MAX_PIXELS, photo_to_image
-from fmnist.store import LoadedRun, load
 
 STATIC = Path(__file__).with_name("static")
 MAX_BODY_BYTES = 10_000_000  # 10 MB: a large phone photo fits, a flood does not
@@ -63,7 +64,7 @@ class ServedModel:
 
 
 def load_served(source: str | Path | Any, meta: dict[str, Any] | None = None) -> ServedModel:
-    """A run folder (through `fmnist.store.load`), a `LoadedRun`, or a fitted estimator."""
+    """A run folder (through `fmnist.runs.store.load`), a `LoadedRun`, or a fitted estimator."""
     if isinstance(source, (str, Path)):
         source = load(source)
     if isinstance(source, LoadedRun):
@@ -82,7 +83,7 @@ def create_app(source: str | Path | Any, *, meta: dict[str, Any] | None = None,
                limits: Limits = Limits(), max_batch: int = 64) -> FastAPI:
     """The web app serving one model; see docs/serve.md for the API.
 
-    `source` is a run folder, a `fmnist.store.LoadedRun`, or a fitted estimator (then `meta`
+    `source` is a run folder, a `fmnist.runs.store.LoadedRun`, or a fitted estimator (then `meta`
     may give its name, metrics and class names, as a run's model.json would).
     """
     served = load_served(source, meta)

@@ -1,7 +1,8 @@
 """Turn a `/predict` request body into uint8 images `[N, H, W]`, or a clear `ApiError`.
 
 Two ways in: a JSON array of pixels (already Fashion-MNIST-like, used by the drawing canvas and by
-scripts) and multipart uploads of photos, which go through `fmnist.photo` — the same pipeline as
+scripts) and multipart uploads of photos, which go through `fmnist.images.photo` — the same
+pipeline as
 `fmnist predict` — so the web app can never disagree with the command line.
 """
 

@@ -1,6 +1,7 @@
-"""An uploaded photo → the uint8 image the model sees, through `fmnist.photo`.
+"""An uploaded photo → the uint8 image the model sees, through `fmnist.images.photo`.
 
-The preprocessing is `fmnist.photo.prepare_photo`, the same as `fmnist predict` uses. What this
+The preprocessing is `fmnist.images.photo.prepare_photo`, the same as `fmnist predict` uses. What
+this
 module adds is the HTTP meaning of each way an upload can be bad, decided in stages so that no
 error message has to be parsed:
 
@@ -19,7 +20,7 @@ import warnings
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from fmnist import photo
+from fmnist.images import photo
 from fmnist.serve.errors import ApiError
 
 # 40 megapixels: a full-resolution phone photo, while a decode stays under ~120 MB of RAM.
@@ -33,7 +34,7 @@ def photo_to_image(data: bytes, name: str, shape: tuple[int, int],
         raise ApiError(400, "empty_file", f"{name}: the upload is empty (0 bytes)")
     _check_header(data, name, max_pixels)
     source = io.BytesIO(data)
-    source.name = name  # fmnist.photo names the source in its messages
+    source.name = name  # fmnist.images.photo names the source in its messages
     try:
         image = photo.read_image(source, max_pixels)
     except photo.PhotoError as exc:

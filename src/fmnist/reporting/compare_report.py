@@ -2,7 +2,8 @@
 
 The page tells the story in order: the data (the `fmnist explore` analysis, first) → the models
 that ran and on how much data → the leaderboard → the best model → what it gets wrong. Every
-figure is embedded (`fmnist.html`), so `report.html` opens offline and survives being mailed.
+figure is embedded (`fmnist.reporting.html`), so `report.html` opens offline and survives being
+mailed.
 Numbers are printed from the same `Comparison` that `results.json` is written from, with fixed
 formats (accuracy 4 decimals, p-values 2 significant digits), so the two always agree.
 """
@@ -14,10 +15,10 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fmnist import html
+from fmnist.reporting import html
 
 if TYPE_CHECKING:
-    from fmnist.compare import Comparison, ModelResult
+    from fmnist.evaluation.compare import Comparison, ModelResult
 
 LEADERBOARD_COLUMNS = {
     "rank": "rank", "model": "model", "family": "family", "accuracy": "accuracy",

@@ -30,9 +30,9 @@ import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
-from fmnist import html
 from fmnist.data import Dataset
 from fmnist.errors import FmnistError
+from fmnist.reporting import html
 
 VARIANCE_THRESHOLDS = (0.90, 0.95, 0.99)
 
@@ -258,7 +258,7 @@ def explore(train: Dataset, test: Dataset | None, out_dir: str | Path, *,
     """Analyse `train` (and `test`, when given) and write figures, stats.json, summary.md and
     index.html into `out_dir`. Projections show `points_per_class` test points per class (train
     points when there is no test split); the sample grid shows `samples_per_class` per class."""
-    from fmnist.plots import data as plots  # matplotlib only when figures are wanted
+    from fmnist.reporting.plots import data as plots  # matplotlib only when figures are wanted
 
     if len(train) == 0:
         raise FmnistError("the training set is empty: nothing to explore")

@@ -1,6 +1,7 @@
 """Figures of the data itself, one function each: every axis speaks in class names.
 
-Each function takes plain arrays (already computed by `fmnist.explore`), draws one figure, saves
+Each function takes plain arrays (already computed by `fmnist.reporting.explore`), draws one
+figure, saves
 it as a PNG at `path` and returns that path; none of them computes statistics of its own, so the
 numbers on a figure are exactly the numbers in `stats.json`.
 """
@@ -13,7 +14,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from fmnist.plots import class_colors, save, style
+from fmnist.reporting.plots import class_colors, save, style
 
 
 def sample_grid(images: np.ndarray, labels: np.ndarray, class_names: Sequence[str],

@@ -3,7 +3,7 @@
 Every exported graph has the same contract as the Python model: input `images`, uint8
 `[N, H, W]` raw pixels (the model's own scaling is inside the graph), output `probabilities`,
 float32 `[N, n_classes]` in the order of `model.json`'s class names. So a program using the
-ONNX file needs neither torch nor scikit-learn, only the photo recipe (`fmnist.photo`) to turn
+ONNX file needs neither torch nor scikit-learn, only the photo recipe (`fmnist.images.photo`) to turn
 photos into pixels.
 
 * Torch estimators (`TorchClassifier`): the network, wrapped to take uint8 images and end in a
@@ -36,7 +36,7 @@ import torch
 
 from fmnist.data.idx import atomic_write_bytes
 from fmnist.errors import FmnistError
-from fmnist.store import LoadedRun
+from fmnist.runs.store import LoadedRun
 
 INPUT = "images"
 OUTPUT = "probabilities"
@@ -261,7 +261,7 @@ def _plain_pipeline(model: Any) -> Any:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from fmnist.features import PCAReducer, PixelScaler
+    from fmnist.models.features import PCAReducer, PixelScaler
 
     steps = []
     for name, step in model.pipeline_.steps:

@@ -44,7 +44,7 @@ TRUSTED_PACKAGES = ("sklearn", "numpy", "scipy", "fmnist")
 PREPROCESSING = {
     "input": "raw uint8 pixels [N, H, W], garment bright on a black (0) background",
     "scaling": "inside the model",
-    "photos": "fmnist.photo.prepare_photo (the Fashion-MNIST paper's recipe, section 2)",
+    "photos": "fmnist.images.photo.prepare_photo (the Fashion-MNIST paper's recipe, section 2)",
 }
 # Packages whose versions are recorded with every run (the ones that shape a model's output).
 _RECORDED_PACKAGES = ("fmnist", "numpy", "scipy", "scikit-learn", "torch", "skops",

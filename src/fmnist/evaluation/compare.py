@@ -5,7 +5,8 @@
 finished run with the same configuration (model, parameters, data, seed) is already there, so an
 interrupted comparison picks up where it stopped. A model that fails is recorded as failed and
 the others go on. The leaderboard holds accuracy with its 95% CI, macro-F1, McNemar's exact test
-against the best model, fit time, prediction speed and size; `fmnist.report` turns it into
+against the best model, fit time, prediction speed and size; `fmnist.reporting.compare_report`
+turns it into
 `report.html` / `report.md`, next to `results.json` / `results.csv`, and the best run is copied
 to `<out>/best/`.
 """
@@ -28,7 +29,7 @@ import numpy as np
 
 from fmnist.data import Dataset
 from fmnist.errors import FmnistError
-from fmnist.evaluate import Evaluation, evaluate, mcnemar_exact
+from fmnist.evaluation.metrics import Evaluation, evaluate, mcnemar_exact
 from fmnist.models import get_spec, list_models
 
 ALPHA = 0.05
@@ -146,7 +147,7 @@ class Comparison:
     seconds: float
     started: str
     data_description: str
-    explore: Any = None  # fmnist.explore.ExploreResult, or None when skipped
+    explore: Any = None  # fmnist.reporting.explore.ExploreResult, or None when skipped
     figures: dict[str, Path] = field(default_factory=dict)
     best_dir: Path | None = None
 
@@ -185,7 +186,7 @@ def config_hash(model: str, params: Mapping[str, Any], fingerprint: str, seed: i
     """A short digest of everything that decides what a run learns (model, parameters, the
     training data's `data_fingerprint`, seed): two runs with the same hash are
     interchangeable, so a finished one can be reused."""
-    from fmnist.runs import json_safe
+    from fmnist.runs.train import json_safe
 
     key = json.dumps(json_safe({"model": model, "params": dict(params), "seed": seed,
                                 "data": fingerprint}), sort_keys=True)
@@ -239,7 +240,7 @@ def compare(train: Dataset, test: Dataset, out_dir: str | Path, *, preset: str =
 
     explored = None
     if with_explore:
-        from fmnist.explore import explore
+        from fmnist.reporting.explore import explore
 
         log("data analysis ...")
         explored = explore(train, test, out / "data", seed=seed)
@@ -273,8 +274,8 @@ def compare(train: Dataset, test: Dataset, out_dir: str | Path, *, preset: str =
 def _run_one(preset: Preset, name: str, train: Dataset, test: Dataset, runs: Path,
              seed: int, fingerprint: str) -> ModelResult:
     """Train or reuse one model and evaluate it; any exception becomes a failed result."""
-    from fmnist.runs import train_run
-    from fmnist.store import load
+    from fmnist.runs.store import load
+    from fmnist.runs.train import train_run
 
     spec = get_spec(name)
     params = model_params(preset, name)
@@ -338,7 +339,7 @@ def _add_mcnemar(results: list[ModelResult]) -> None:
 
 def _figures(comparison: Comparison) -> dict[str, Path]:
     """The comparison's figures (all models) and the best model's (what it gets wrong)."""
-    from fmnist.plots import evaluation as plots
+    from fmnist.reporting.plots import evaluation as plots
 
     fig_dir = comparison.out_dir / "figures"
     ok = [r for r in comparison.results if r.ok]
@@ -390,8 +391,8 @@ CSV_COLUMNS = ("rank", "model", "family", "status", "accuracy", "ci_low", "ci_hi
 
 def write_outputs(comparison: Comparison) -> dict[str, Path]:
     """results.json, results.csv, report.html and report.md in the output folder."""
-    from fmnist.report import write_reports
-    from fmnist.runs import write_json
+    from fmnist.reporting.compare_report import write_reports
+    from fmnist.runs.train import write_json
 
     out = comparison.out_dir
     write_json(out / "results.json", comparison.to_dict())

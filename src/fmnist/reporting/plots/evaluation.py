@@ -1,6 +1,6 @@
 """Figures of how models perform, one function each; every axis speaks in class names.
 
-Each function takes numbers already computed by `fmnist.evaluate` (or a model's training
+Each function takes numbers already computed by `fmnist.evaluation.metrics` (or a model's training
 history), draws one figure, saves it as a PNG at `path` and returns that path, so what a figure
 shows is exactly what the report's tables say.
 """
@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from fmnist.plots import save, style
+from fmnist.reporting.plots import save, style
 
 WRONG = "#c0392b"
 RIGHT = "#1e7d32"

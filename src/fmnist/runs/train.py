@@ -1,7 +1,7 @@
 """Train one registered model and keep it as a run on disk.
 
 A run folder (`runs/<timestamp>-<model>/`) holds `run.json` (what was asked: written first, so
-an interrupted run can be resumed), the weights and `model.json` (written by `fmnist.store`),
+an interrupted run can be resumed), the weights and `model.json` (written by `fmnist.runs.store`),
 and `history.json` for models that train in epochs.
 """
 
@@ -147,7 +147,7 @@ def train_run(model_name: str, params: dict[str, Any], train: Dataset, test: Dat
             "dataset": {"source": train.source, "checksum": train.checksum,
                         "description": data_description},
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    from fmnist.store import save
+    from fmnist.runs.store import save
 
     save(model, run_dir, meta)
     write_json(run_dir / RUN_FILE, {**request, "status": "done"})

@@ -33,7 +33,7 @@ from fmnist.errors import FmnistError
 #: coverage, the default) and the conservative exact Clopper-Pearson ("beta") interval.
 CI_METHODS = {"wilson": "wilson", "clopper-pearson": "beta"}
 
-#: File names of saved weights (fmnist.store); their total is a run's "saved size".
+#: File names of saved weights (fmnist.runs.store); their total is a run's "saved size".
 MODEL_FILES = ("model.safetensors", "model.skops", "model.json")
 
 

@@ -1,0 +1,78 @@
+"""`fmnist compare`: train (or reuse) a suite of models and rank them in one report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from fmnist.cli.app import app
+from fmnist.cli.options import DataDirOption, DataOption, SizeOption, TestDataOption
+from fmnist.data.resolve import resolve_data
+from fmnist.errors import FmnistError
+from fmnist.evaluation.compare import PRESETS, compare, resolve_models
+
+
+@app.command("compare")
+def compare_cmd(
+    preset: str = typer.Option("quick", help="quick (every family in ~5 min on 2 CPU cores), "
+                               "standard (all models, full data) or best (long; for a GPU)."),
+    models: str | None = typer.Option(None, help="Comma-separated model names to run instead "
+                                      "of the preset's list, e.g. knn,svm,cnn."),
+    out: Path = typer.Option(Path("reports/compare"), help="Folder for the report, results and "
+                             "the best model."),
+    runs: Path | None = typer.Option(None, help="Folder of the comparison's runs (default: "
+                                     "OUT/runs); finished runs with the same settings are reused."),
+    train_size: int | None = typer.Option(None, "--train-size", help="Use a stratified subset "
+                                          "of this many training images for every model."),
+    seed: int = typer.Option(0, help="Random seed for subsets, splits and models."),
+    explore: bool = typer.Option(True, "--explore/--no-explore",
+                                 help="Put the data analysis first in the report."),
+    data: Path | None = DataOption,
+    test_data: Path | None = TestDataOption,
+    size: int = SizeOption,
+    data_dir: Path | None = DataDirOption,
+) -> None:
+    """Train (or reuse) a suite of models, rank them on the test set, write report.html."""
+    if preset not in PRESETS:
+        raise FmnistError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
+    names = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    if models is not None and not names:
+        raise FmnistError("--models is empty; give comma-separated names (see 'fmnist models')")
+    resolve_models(PRESETS[preset], names)  # a typo fails now, not after loading the data
+    console = Console(soft_wrap=True)  # paths stay whole when piped
+    train, test, description = resolve_data(data, test_data, data_dir, size, seed)
+    if train_size is not None:
+        if train_size < 2 * train.n_classes:
+            raise FmnistError(f"--train-size {train_size} is too small; use at least "
+                              f"{2 * train.n_classes}")
+        if train_size < len(train):
+            train = train.head(n=train_size, seed=seed)
+            description += f"; every model trained on a stratified subset of {train_size:,}"
+    result = compare(train, test, out, preset=preset, models=names, runs_dir=runs, seed=seed,
+                     data_description=description, with_explore=explore,
+                     log=lambda line: console.print(line, highlight=False))
+    _print_leaderboard(console, result)
+    console.print(f"report: [bold]{out / 'report.html'}[/] (also report.md, results.json, "
+                  f"results.csv); total {result.seconds:.0f} s")
+    if result.best_dir is not None:
+        console.print(f"best model: [bold]{result.best.name}[/], saved in {result.best_dir} "
+                      f"(use: fmnist predict {result.best_dir} PHOTO)")
+    else:
+        raise FmnistError("every model failed; see the errors above and in the report")
+
+
+def _print_leaderboard(console: Console, result) -> None:
+    """A compact leaderboard for the terminal (the report has every column)."""
+    from fmnist.reporting.compare_report import LEADERBOARD_COLUMNS, leaderboard_rows
+
+    keys = ("rank", "model", "accuracy", "ci", "mcnemar_p", "fit_seconds", "train_images")
+    titles = {**LEADERBOARD_COLUMNS, "mcnemar_p": "p vs best", "train_images": "trained on"}
+    table = Table(title=f"Leaderboard ({result.preset.name})")
+    for key in keys:
+        table.add_column(titles[key], no_wrap=key in ("ci", "model"))
+    for row in leaderboard_rows(result):
+        table.add_row(*(str(row.get(k, "")) for k in keys))
+    console.print(table)
