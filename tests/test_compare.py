@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from fmnist.cli.app import app
 from fmnist.errors import FmnistError
 from fmnist.evaluation.compare import PRESETS, compare, config_hash, data_fingerprint, model_params
-from fmnist.models.registry import REGISTRY, ModelSpec, register
+from fmnist.models import ModelSpec, registered
 from fmnist.reporting.compare_report import markdown_report
 from fmnist.runs.store import load
 
@@ -28,10 +28,9 @@ BROKEN = "broken-for-tests"
 def broken_model():
     """A registered model that fails in `fit` (a plain LogisticRegression cannot take 3-D
     images): the comparison must report it and carry on."""
-    register(ModelSpec(BROKEN, "classical", "always fails to fit",
-                       build=lambda **p: LogisticRegression(**p)))
-    yield BROKEN
-    REGISTRY.pop(BROKEN, None)
+    with registered(ModelSpec(BROKEN, "classical", "always fails to fit",
+                              build=lambda **p: LogisticRegression(**p))):
+        yield BROKEN
 
 
 @pytest.fixture(scope="module")

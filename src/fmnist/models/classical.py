@@ -1,4 +1,4 @@
-"""The classical models and their registry entries.
+"""The classical models (their registry entries are in `fmnist.models.families`).
 
 Each model is a `PixelClassifier` subclass (raw uint8 images in, `scale → reduce → classifier`
 inside) whose constructor lists its parameters flat, so `fmnist train svm --reduce pca:0.9
@@ -23,11 +23,8 @@ from sklearn.pipeline import FeatureUnion
 from sklearn.svm import SVC, LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 
-from fmnist.models.bayes import BayesClassifier
 from fmnist.models.features import HOGTransformer, PixelScaler, reduce_steps
-from fmnist.models.kmeans import KMeansClassifier
 from fmnist.models.pixel import PixelClassifier
-from fmnist.models.registry import ModelSpec, register
 
 
 class KNNClassifier(PixelClassifier):
@@ -254,43 +251,3 @@ class GradientBoostingModel(PixelClassifier):
             max_leaf_nodes=self.max_leaf_nodes, early_stopping=self.early_stopping,
             random_state=self.random_state)
 
-
-def _entry(name: str, cls: type[PixelClassifier], description: str, quick: dict | None = None,
-           **defaults: object) -> None:
-    register(ModelSpec(name=name, family="classical", description=description, build=cls,
-                       defaults=defaults, quick=quick or {}))
-
-
-_entry("knn", KNNClassifier, "k nearest neighbours (k=5, distance-weighted) on PCA-50 pixels",
-       quick={"max_train": 20000})
-_entry("svm", SVMClassifier, "RBF support vector machine (C=10) on PCA-100 pixels",
-       quick={"max_train": 8000})
-_entry("hog-svm", HOGSVMClassifier,
-       "RBF support vector machine on HOG edge features joined with pixels (PCA-200)",
-       quick={"max_train": 5000})
-_entry("linear-svm", LinearSVMClassifier, "linear support vector machine on pixels",
-       quick={"max_train": 10000})
-_entry("logistic", LogisticClassifier, "multinomial logistic regression on pixels",
-       quick={"max_train": 20000})
-_entry("perceptron", PerceptronClassifier, "averaged perceptron on pixels",
-       quick={"max_iter": 5})
-_entry("decision-tree", DecisionTreeModel, "one decision tree (entropy, depth 12)",
-       quick={"max_train": 20000})
-_entry("random-forest", RandomForestModel, "random forest of 100 trees on pixels",
-       quick={"n_estimators": 30, "max_train": 20000})
-_entry("adaboost", AdaBoostModel, "AdaBoost (SAMME) of depth-6 trees on PCA-50 pixels",
-       quick={"n_estimators": 30, "max_train": 10000})
-_entry("gradient-boosting", GradientBoostingModel,
-       "histogram gradient boosting (100 rounds, rate 0.2) on pixels",
-       quick={"reduce": "pca:50", "scale": "unit", "max_iter": 40, "learning_rate": 0.3,
-              "max_train": 20000})
-_entry("bayes-1", BayesClassifier,
-       "Gaussian Bayes case I: Σ_i = σ²I (nearest mean with priors), on Fisher-LDA features",
-       case=1)
-_entry("bayes-2", BayesClassifier,
-       "Gaussian Bayes case II: one shared Σ (linear), on Fisher-LDA features", case=2)
-_entry("bayes-3", BayesClassifier,
-       "Gaussian Bayes case III: one Σ_i per class, regularised (quadratic), on Fisher-LDA "
-       "features", case=3, reg=0.05)
-_entry("kmeans", KMeansClassifier,
-       "k-means clusters named by their majority training label (reports ARI, NMI)")
