@@ -19,6 +19,7 @@ from fmnist.cli import (  # noqa: F401  (register commands)
     predict_cmd,
     serve_cmd,
     train_cmd,
+    tune_cmd,
 )
 from fmnist.cli.app import app
 from fmnist.errors import FmnistError
