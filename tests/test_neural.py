@@ -12,16 +12,11 @@ import torch
 
 from fmnist.errors import FmnistError
 from fmnist.models import create_model, get_spec
-from fmnist.models.engine import (
-    TrainConfig,
-    augment_batch,
-    lr_factor,
-    parse_augment,
-    train,
-)
+from fmnist.models.engine import TrainConfig, lr_factor, parse_augment, train
 from fmnist.models.nets import ARCHS, build_net, count_params
 from fmnist.models.neural import build_adaboost
 from fmnist.models.torch_estimator import BoostedTorchClassifier, TorchClassifier
+from fmnist.models.training.augment import AugmentContext, apply
 
 NEURAL = ("cnn-seed1", "cnn-seed2", "cnn-seed3", "cnn", "resnet", "vgg", "mlp", "adaboost-cnn")
 TINY = {"arch": "cnn", "width": 4, "depth": 2, "verbose": False, "random_state": 0}
@@ -37,7 +32,7 @@ def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
 
 # -- architectures ------------------------------------------------------------------------------
 EXPECTED_PARAMS = {"seed1": 693_962, "seed2": 290_954, "seed3": 289_610, "cnn": 113_386,
-                   "resnet": 272_186, "vgg": 1_121_242, "mlp": 535_818}
+                   "resnet": 272_186, "vgg": 1_121_242, "mlp": 535_818, "speednet": 1_962_120}
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -62,7 +57,7 @@ def test_vgg_has_13_convolutions_and_3_linear_layers() -> None:
 
 
 def test_networks_accept_other_image_sizes() -> None:
-    for arch in ("seed1", "cnn", "resnet", "vgg", "mlp"):
+    for arch in ("seed1", "cnn", "resnet", "vgg", "mlp", "speednet"):
         assert build_net(arch, (40, 32))(torch.zeros(2, 1, 40, 32)).shape == (2, 10)
 
 
@@ -84,6 +79,12 @@ def test_registry_builds_every_neural_model_with_its_quick_overrides(name: str) 
 
 
 # -- engine pieces ------------------------------------------------------------------------------
+def augment_batch(x: torch.Tensor, ops: frozenset[str], translate: int,
+                  gen: torch.Generator) -> torch.Tensor:
+    ctx = AugmentContext(gen=gen, epoch=0, indices=torch.arange(len(x)), translate=translate)
+    return apply(x, ops, ctx)
+
+
 def test_translate_pads_with_black_and_flip_mirrors() -> None:
     x = torch.full((64, 1, 28, 28), 255.0)
     gen = torch.Generator().manual_seed(0)

@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from fmnist.errors import FmnistError
 from fmnist.models import engine
-from fmnist.models.nets import build_net, count_params, fuse_for_inference
+from fmnist.models.nets import build_net, count_params, fuse_for_inference, init_from_data
 
 STATE_FORMAT = 1
 
@@ -65,22 +65,27 @@ def _hidden(h: Any) -> tuple[int, ...] | int | None:
 class TorchClassifier(ClassifierMixin, BaseEstimator):
     """A torch network trained by `engine.train`, as a scikit-learn classifier.
 
-    Architecture: `arch` (seed1, seed2, seed3, cnn, resnet, vgg, mlp) with `width`, `depth`,
-    `hidden`, `dropout`, `batch_norm` (None = the architecture's default).
-    Training: `epochs`, `batch_size`, `lr`, `optimizer` (adam/adamw/sgd-nesterov), `momentum`,
-    `weight_decay` (weights only), `schedule` (constant/linear/cosine/onecycle) with `warmup`
-    (fraction of training), `label_smoothing`, `augment` (True or a comma list of translate,
-    flip, erase), `translate` (max shift in pixels), `val_fraction` (stratified hold-out for
+    Architecture: `arch` (seed1, seed2, seed3, cnn, resnet, vgg, mlp, speednet) with `width`,
+    `depth`, `hidden`, `dropout`, `batch_norm`, `whiten` (None = the architecture's default).
+    Training: `epochs`, `batch_size` (None = 128 on CPU, 1024 on a GPU, with `lr` — given for
+    batch 128 — scaled linearly), `lr`, `optimizer` (adam/adamw/sgd-nesterov), `momentum`,
+    `weight_decay` (weights only), `bn_bias_lr` (learning-rate multiplier of BatchNorm biases),
+    `schedule` (constant/linear/cosine/onecycle/triangular) with `warmup` (fraction of
+    training), `label_smoothing`, `lookahead` (airbench's weight averaging), `augment` (True or
+    a comma list of translate, flip, altflip, erase and registered names), `translate` (max
+    shift in pixels), `val_fraction` (stratified hold-out for
     early stopping and best-weight restore; 0 = none), `patience` (epochs without a better
     validation loss before stopping; None = never stop early), `restore_best`, `max_train`
     (stratified subset of the training data, for quick runs), `micro_batch` (CPU gradient
     accumulation, used only for nets without BatchNorm where it is exact).
     Prediction: `tta` — "auto" averages the horizontally flipped image in iff training used
-    flips (flip TTA on a net never trained on flips costs 10 points of accuracy), True demands
-    flips in `augment`, False never. `eval_batch_size` for inference (None = 256 on CPU, where
+    flips (flip TTA on a net never trained on flips costs 10 points of accuracy), True or
+    "flip" demands flips in `augment`, "flip-shift" adds two 1-px shifted pairs (needs flips
+    and translate), False or "none" never. `eval_batch_size` for inference (None = 256 on CPU, where
     small batches stay in cache and run ~2× faster than 4096, measured; 4096 on a GPU).
     Run: `random_state` (everything is seeded from it), `device` (auto = CUDA → MPS → CPU),
-    `num_threads` (None = torch's default, one per core — measured best), `checkpoint_dir`
+    `num_threads` (None = torch's default, one per core — measured best), `compile`
+    (torch.compile the training forward pass: pays on a GPU only), `checkpoint_dir`
     (a checkpoint.pt is written there atomically after every epoch), `resume` (continue from
     it), `verbose` (Rich progress bar on stderr).
     """
@@ -93,15 +98,18 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         hidden: Any = None,
         dropout: float | None = None,
         batch_norm: bool = True,
+        whiten: bool | None = None,
         epochs: int = 5,
-        batch_size: int = 128,
+        batch_size: int | None = 128,
         lr: float = 0.05,
         optimizer: str = "sgd",
         momentum: float = 0.9,
         weight_decay: float = 5e-4,
+        bn_bias_lr: float = 1.0,
         schedule: str = "linear",
         warmup: float = 0.2,
         label_smoothing: float = 0.1,
+        lookahead: bool = False,
         augment: bool | str = False,
         translate: int = 2,
         tta: bool | str = "auto",
@@ -114,6 +122,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         random_state: int | None = 0,
         device: str = "auto",
         num_threads: int | None = None,
+        compile: bool = False,
         checkpoint_dir: str | None = None,
         resume: bool = False,
         verbose: bool = True,
@@ -124,15 +133,18 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         self.hidden = hidden
         self.dropout = dropout
         self.batch_norm = batch_norm
+        self.whiten = whiten
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
         self.optimizer = optimizer
         self.momentum = momentum
         self.weight_decay = weight_decay
+        self.bn_bias_lr = bn_bias_lr
         self.schedule = schedule
         self.warmup = warmup
         self.label_smoothing = label_smoothing
+        self.lookahead = lookahead
         self.augment = augment
         self.translate = translate
         self.tta = tta
@@ -145,6 +157,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.device = device
         self.num_threads = num_threads
+        self.compile = compile
         self.checkpoint_dir = checkpoint_dir
         self.resume = resume
         self.verbose = verbose
@@ -153,17 +166,32 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
     def _build(self, input_shape: tuple[int, int], n_classes: int) -> torch.nn.Module:
         return build_net(self.arch, input_shape, n_classes, width=self.width, depth=self.depth,
                          hidden=_hidden(self.hidden), dropout=self.dropout,
-                         batch_norm=self.batch_norm)
+                         batch_norm=self.batch_norm, whiten=self.whiten)
 
-    def _flip_tta(self, ops: frozenset[str]) -> bool:
-        if self.tta in (True, "true", "True", 1):
-            if "flip" not in ops:
-                raise FmnistError("tta=True needs flips in augment (flip TTA on a net never "
-                                  "trained on flips loses accuracy); use tta='auto' or add flip")
-            return True
-        if self.tta in ("auto", None):
-            return "flip" in ops
-        return False
+    def _tta_mode(self, ops: frozenset[str]) -> str:
+        """The test-time views (`inference.TTA_MODES`) these settings ask for, checked against
+        what training saw: a view the net never learnt costs accuracy instead of adding it."""
+        flips = bool(ops & {"flip", "altflip"})
+        mode = {True: "flip", "true": "flip", "True": "flip", False: "none", "false": "none",
+                "False": "none", None: "auto"}.get(self.tta, self.tta)
+        if mode == "auto":
+            return "flip" if flips else "none"
+        if mode not in engine.TTA_MODES:
+            raise FmnistError(f"unknown tta {self.tta!r}; use auto, none, flip or flip-shift")
+        if mode != "none" and not flips:
+            raise FmnistError(f"tta={self.tta!r} needs flips in augment (flip TTA on a net never "
+                              "trained on flips loses accuracy); use tta='auto' or add flip")
+        if mode == "flip-shift" and "translate" not in ops:
+            raise FmnistError("tta='flip-shift' needs translate in augment")
+        return mode
+
+    def _batch_and_lr(self, device: torch.device) -> tuple[int, float]:
+        """`batch_size=None`: 128 on CPU (cache-sized), 1024 on a GPU (keeps it busy), with the
+        learning rate scaled linearly from batch 128 (Goyal et al.'s rule)."""
+        if self.batch_size is not None:
+            return int(self.batch_size), float(self.lr)
+        batch = 128 if device.type == "cpu" else 1024
+        return batch, float(self.lr) * batch / 128
 
     def _eval_batch(self, device: torch.device) -> int:
         if self.eval_batch_size:
@@ -172,7 +200,18 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
 
     # -- fitting ---
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> TorchClassifier:
-        """Train on raw uint8 images `[N, H, W]`; `sample_weight` scales each image's loss."""
+        """Train on raw uint8 images `[N, H, W]`; `sample_weight` scales each image's loss.
+
+        Seeding and `num_threads` stay inside: the caller's global torch RNG state and thread
+        count are the same after `fit` as before (a library must not reseed its caller)."""
+        threads = torch.get_num_threads()
+        try:
+            with torch.random.fork_rng():
+                return self._fit(X, y, sample_weight)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _fit(self, X: Any, y: Any, sample_weight: Any) -> TorchClassifier:
         images = as_images(X)
         y = np.asarray(y)
         if y.ndim != 1 or len(y) != len(images):
@@ -207,23 +246,14 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             w_tr = torch.from_numpy((w / w.mean()).astype(np.float32))  # mean 1: lr unchanged
 
         ops = engine.parse_augment(self.augment)
-        self.tta_ = self._flip_tta(ops)
+        self.tta_mode_ = self._tta_mode(ops)
+        self.tta_ = self.tta_mode_ != "none"
         self.input_shape_ = (int(images.shape[1]), int(images.shape[2]))
         torch.manual_seed(seed)  # the initial weights
         net = self._build(self.input_shape_, len(self.classes_))
+        init_from_data(net, _tensor(images[tr[:5000]]))
         device = engine.pick_device(self.device)
-        cfg = engine.TrainConfig(
-            epochs=int(self.epochs), batch_size=int(self.batch_size), lr=float(self.lr),
-            optimizer=self.optimizer, momentum=float(self.momentum),
-            weight_decay=float(self.weight_decay), schedule=self.schedule,
-            warmup=float(self.warmup), label_smoothing=float(self.label_smoothing), augment=ops,
-            translate=int(self.translate), patience=self.patience,
-            restore_best=bool(self.restore_best), micro_batch=self.micro_batch, seed=seed,
-            device=device, eval_batch_size=self._eval_batch(device),
-            checkpoint_dir=None if self.checkpoint_dir is None else str(self.checkpoint_dir),
-            resume=bool(self.resume), verbose=bool(self.verbose),
-            fingerprint=self._fingerprint(images, y_idx, weights),
-        )
+        cfg = self._config(ops, seed, device, self._fingerprint(images, y_idx, weights))
         t0 = time.perf_counter()
         result = engine.train(
             net, _tensor(images[tr]), torch.from_numpy(y_idx[tr].astype(np.int64)), w_tr,
@@ -240,11 +270,26 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         self.n_train_ = len(tr)
         return self
 
+    def _config(self, ops: frozenset[str], seed: int, device: torch.device,
+                fingerprint: dict[str, Any]) -> engine.TrainConfig:
+        batch, lr = self._batch_and_lr(device)
+        return engine.TrainConfig(
+            epochs=int(self.epochs), batch_size=batch, lr=lr, optimizer=self.optimizer,
+            momentum=float(self.momentum), weight_decay=float(self.weight_decay),
+            bn_bias_lr=float(self.bn_bias_lr), schedule=self.schedule, warmup=float(self.warmup),
+            label_smoothing=float(self.label_smoothing), augment=ops,
+            translate=int(self.translate), lookahead=bool(self.lookahead),
+            patience=self.patience, restore_best=bool(self.restore_best),
+            micro_batch=self.micro_batch, seed=seed, device=device, compile=bool(self.compile),
+            eval_batch_size=self._eval_batch(device), val_tta=self.tta_mode_,
+            checkpoint_dir=None if self.checkpoint_dir is None else str(self.checkpoint_dir),
+            resume=bool(self.resume), verbose=bool(self.verbose), fingerprint=fingerprint)
+
     def _fingerprint(self, images: np.ndarray, y_idx: np.ndarray,
                      weights: np.ndarray | None) -> dict[str, Any]:
         """What a checkpoint must match to be resumed: parameters that shape the run + data."""
         skip = {"epochs", "checkpoint_dir", "resume", "verbose", "device", "num_threads",
-                "eval_batch_size", "tta", "patience"}
+                "eval_batch_size", "tta", "patience", "compile"}
         params = {k: _jsonable(v) for k, v in self.get_params().items() if k not in skip}
         digest = int(images[:: max(1, len(images) // 512)].astype(np.int64).sum()
                      + 31 * y_idx.sum())
@@ -264,7 +309,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         if fused is None:  # built once per fitted net; fit and from_state reset it
             fused = self._inference_net = engine.place(fuse_for_inference(self.net_), device)
         return engine.predict_logits(fused, _tensor(images), device,
-                                     self._eval_batch(device), flip_tta=self.tta_)
+                                     self._eval_batch(device), tta=self.tta_mode_)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities `[N, n_classes]`, columns in the order of `classes_`."""
@@ -288,7 +333,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             "estimator": "TorchClassifier", "state_format": STATE_FORMAT,
             "params": {k: _jsonable(v) for k, v in self.get_params().items()},
             "classes": self.classes_.tolist(), "input_shape": list(self.input_shape_),
-            "tta": bool(self.tta_), "n_params": int(self.n_params_),
+            "tta": bool(self.tta_), "tta_mode": self.tta_mode_, "n_params": int(self.n_params_),
             "best_epoch": self.best_epoch_, "history": self.history_,
             "interrupted": bool(self.interrupted_), "n_train": int(self.n_train_),
             "fit_seconds": float(self.fit_seconds_),
@@ -322,6 +367,9 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         est._inference_net = None
         est.device_ = str(device)
         est.tta_ = bool(meta["tta"])
+        est.tta_mode_ = str(meta.get("tta_mode") or ("flip" if est.tta_ else "none"))
+        if est.tta_mode_ not in engine.TTA_MODES:
+            raise FmnistError(f"unknown test-time augmentation {est.tta_mode_!r} in model.json")
         est.n_params_ = int(meta["n_params"])
         est.best_epoch_ = meta.get("best_epoch")
         est.history_ = list(meta.get("history") or [])

@@ -1,0 +1,75 @@
+"""Device placement, precision and prediction (with test-time augmentation) for torch nets.
+
+Layout: channels_last everywhere — oneDNN's fast layout on CPU (measured) and the tensor-core
+layout on a GPU. Precision: bf16 autocast on CUDA (no loss scaling needed), fp32 elsewhere.
+Training and prediction share these choices, so a reloaded model computes the same outputs.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from fmnist.models.training.augment import shift
+
+TTA_MODES = ("none", "flip", "flip-shift")
+"""Test-time views: none; the image and its mirror; those two plus both shifted by (−1, −1) and
+(+1, +1) px (airbench's level 2: weights 1/2 for the unshifted pair, 1/4 per shifted pair)."""
+
+
+def place(net: nn.Module, device: torch.device) -> nn.Module:
+    """Move `net` to `device` in channels_last."""
+    return net.to(device=device, memory_format=torch.channels_last)
+
+
+def to_input(xb: torch.Tensor) -> torch.Tensor:
+    """A float, channels_last batch from raw uint8 (or float) pixels already on the device."""
+    return xb.float().contiguous(memory_format=torch.channels_last)
+
+
+def autocast(device: torch.device) -> torch.autocast:
+    """bf16 autocast on CUDA (tensor cores, no loss scaling needed); plain fp32 elsewhere."""
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+def tta_views(x: torch.Tensor, mode: str) -> list[tuple[torch.Tensor, float]]:
+    """The views of `mode` with their weights (summing to 1) for a raw-pixel batch `x`."""
+    if mode == "none":
+        return [(x, 1.0)]
+    views = [(x, 0.5), (x.flip(-1), 0.5)]
+    if mode == "flip-shift":
+        views = [(v, w / 2) for v, w in views]
+        b = len(x)
+        for d in (-1, 1):
+            moved = shift(x, torch.full((b,), d, device=x.device),
+                          torch.full((b,), d, device=x.device), 1)
+            views += [(moved, 0.125), (moved.flip(-1), 0.125)]
+    return views
+
+
+def tta_logits(net: nn.Module, x: torch.Tensor, mode: str) -> torch.Tensor:
+    """Weighted mean of the views' log-softmax (plain logits for `none`), in float32. Shared by
+    prediction and ONNX export so both compute the same function."""
+    if mode == "none":
+        return net(x).float()
+    out = None
+    for view, weight in tta_views(x, mode):
+        part = net(view).float().log_softmax(1) * weight
+        out = part if out is None else out + part
+    return out
+
+
+@torch.inference_mode()
+def predict_logits(net: nn.Module, x_u8: torch.Tensor, device: torch.device,
+                   batch_size: int = 256, tta: str = "none") -> torch.Tensor:
+    """Softmax-ready logits (float32, CPU) for uint8 images `[N, 1, H, W]`, in big batches.
+    Batches stay on the device and come back to the host in one copy at the end."""
+    net.eval()
+    if len(x_u8) == 0:
+        return torch.zeros(0, 0)
+    outs = []
+    with autocast(device):
+        for start in range(0, len(x_u8), batch_size):
+            xb = to_input(x_u8[start:start + batch_size].to(device, non_blocking=True))
+            outs.append(tta_logits(net, xb, mode=tta))
+    return torch.cat(outs).cpu()
