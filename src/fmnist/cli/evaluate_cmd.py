@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
 from fmnist.cli.app import app
 from fmnist.cli.options import DataDirOption, DataOption, SizeOption, TestDataOption
-from fmnist.data.resolve import resolve_data
 from fmnist.errors import FmnistError
 
 
@@ -24,8 +21,11 @@ def evaluate_cmd(
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Evaluate a saved model on the test set: print the report, write figures into the run."""
+    from rich.console import Console
+
+    from fmnist.data.resolve import resolve_data
     from fmnist.evaluation.metrics import evaluate
-    from fmnist.reporting.plots import evaluation as plots
+    from fmnist.reporting.figures import evaluation_figures, read_history
     from fmnist.runs.store import load
     from fmnist.runs.train import write_json
 
@@ -44,23 +44,8 @@ def evaluate_cmd(
     console.print(f"[dim]test data: {description}[/]")
     console.print(ev.text(), highlight=False)
 
-    out = loaded.path
-    written = [
-        plots.confusion_heatmap(ev.confusion, names, out / "confusion.png",
-                                title=f"Confusion matrix of {model_name}"),
-        plots.prediction_grid(test.images, ev.y_true, ev.y_pred, names, out / "predictions.png",
-                              title=f"{model_name} on random test images"),
-        plots.confident_mistakes(test.images, ev.y_true, ev.y_pred, ev.proba, names,
-                                 out / "mistakes.png",
-                                 title=f"{model_name}: most confident mistakes"),
-    ]
-    history_path = out / "history.json"
-    if history_path.is_file():
-        history = json.loads(history_path.read_text(encoding="utf-8"))
-        history = history.get("history") if isinstance(history, dict) else history
-        if history:
-            written.append(plots.training_curves(history, out / "training_curves.png",
-                                                 title=f"{model_name}: training curves"))
-    write_json(out / "evaluation.json", {**ev.to_dict(), "test_data": description})
-    written.append(out / "evaluation.json")
+    figures = evaluation_figures(ev, test.images, loaded.path,
+                                 history=read_history(loaded.path))
+    write_json(loaded.path / "evaluation.json", {**ev.to_dict(), "test_data": description})
+    written = [*figures.values(), loaded.path / "evaluation.json"]
     console.print("wrote " + ", ".join(str(p) for p in written))
