@@ -3,10 +3,10 @@
 The steps follow the dataset's own recipe (Xiao et al. 2017, section 2), adapted to photos that
 are larger, noisier and not always on a light background:
 
-1. `read_image`: decode the first frame, refusing files over a pixel limit before decoding
-   (decompression bombs) and naming the file in every error;
-2. `apply_orientation`: honour the EXIF orientation tag (phones store photos sideways);
-3. `to_standard_mode`: any mode (1, L, P, RGB, RGBA, CMYK, 16-bit, float) → 8-bit L/LA/RGB/RGBA;
+1. `read_image` (`fmnist.images.decode`, shared with the server): decode the first frame of an
+   accepted format, refusing files over the pixel limit before decoding (decompression bombs),
+   reduced to a bounded working size, turned upright by its EXIF orientation tag and converted
+   from any mode (1, P, CMYK, 16-bit, float, …) to 8-bit L/LA/RGB/RGBA;
 4. `composite_alpha`: transparent pixels are laid on the dataset's light-grey background #fdfdfd;
 5. `to_grayscale`: ITU-R 601 luma, as float;
 6. `estimate_background`: the median of a thin ring of border pixels;
@@ -30,31 +30,32 @@ intermediate image so `save_steps` can show a user what the model saw.
 
 from __future__ import annotations
 
-import io
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 from scipy.ndimage import gaussian_filter
 
-from fmnist.errors import FmnistError
+from fmnist.images.decode import (  # noqa: F401 — re-exported: the decoder's public names
+    MAX_PIXELS,
+    ImageSource,
+    PhotoError,
+    apply_orientation,
+    read_image,
+    source_name,
+    to_standard_mode,
+)
 
 DEFAULT_SIZE = 28
-# 64 megapixels: larger than any phone photo; a 20000×20000 "image" is refused unread.
-DEFAULT_MAX_PIXELS = 64_000_000
+# One pixel limit for the command line and the server (fmnist.images.decode.MAX_PIXELS).
+DEFAULT_MAX_PIXELS = MAX_PIXELS
 # The dataset's product-photo background, #fdfdfd.
 DATASET_BACKGROUND = 253
 # "Trim edges within 5% of the corner pixel's colour."
 TOLERANCE = 0.05 * 255
 
-ImageSource = str | Path | bytes | BinaryIO | Image.Image
 
-
-class PhotoError(FmnistError):
-    """A photo cannot be read or contains nothing recognisable as an object."""
 
 
 @dataclass
@@ -66,94 +67,6 @@ class PhotoResult:
     inverted: bool
     mirrored: bool = False
     steps: list[tuple[str, np.ndarray]] = field(default_factory=list)
-
-
-def source_name(source: ImageSource) -> str:
-    """A name for error messages: the path, or a description of the in-memory object."""
-    if isinstance(source, (str, Path)):
-        return str(source)
-    if isinstance(source, Image.Image):
-        return f"<{source.mode} image {source.width}×{source.height}>"
-    return getattr(source, "name", None) or "<bytes>"
-
-
-def read_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Decode the first frame of an image file, checking its size before decoding the pixels.
-
-    Pillow reads only the header on `open`, so a huge declared size is refused without
-    allocating it. Every failure is a `PhotoError` that names the source and says why.
-    """
-    name = source_name(source)
-    if isinstance(source, Image.Image):
-        image = source
-        _check_pixels(image, name, max_pixels)
-        return image.copy()
-    if isinstance(source, bytes):
-        source = io.BytesIO(source)
-    try:
-        if isinstance(source, (str, Path)) and Path(source).stat().st_size == 0:
-            raise PhotoError(f"{name}: empty file (0 bytes)")
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(source) as image:
-                _check_pixels(image, name, max_pixels)
-                image.seek(0)  # first frame of an animation
-                image.load()
-                return image.copy()
-    except PhotoError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise PhotoError(f"{name}: refused, too many pixels ({exc})") from exc
-    except UnidentifiedImageError:
-        raise PhotoError(f"{name}: not an image Pillow can read "
-                         "(supported: PNG, JPEG, WebP, BMP, GIF, TIFF)") from None
-    except FileNotFoundError:
-        raise PhotoError(f"{name}: no such file") from None
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise PhotoError(f"{name}: damaged or truncated image ({exc})") from exc
-
-
-def _check_pixels(image: Image.Image, name: str, max_pixels: int) -> None:
-    width, height = image.size
-    if width * height > max_pixels:
-        raise PhotoError(f"{name}: {width}×{height} = {width * height:,} pixels is over the limit "
-                         f"of {max_pixels:,} (a guard against decompression bombs); "
-                         "shrink the photo first")
-    if width == 0 or height == 0:
-        raise PhotoError(f"{name}: the image has no pixels ({width}×{height})")
-
-
-def apply_orientation(image: Image.Image) -> Image.Image:
-    """Rotate/flip as the EXIF orientation tag says, so the garment stands the right way up."""
-    return ImageOps.exif_transpose(image) or image
-
-
-def to_standard_mode(image: Image.Image) -> Image.Image:
-    """Convert any Pillow mode to 8-bit L, LA, RGB or RGBA, keeping transparency.
-
-    16-bit and 32-bit integer images are scaled by their bit depth (not clipped, which would turn
-    a 16-bit photo white); float images are taken as 0..1 when their maximum is at most 1.
-    """
-    mode = image.mode
-    if mode in ("L", "LA", "RGB", "RGBA"):
-        return image
-    if mode.startswith("I") or mode == "F":
-        values = np.asarray(image, dtype=np.float64)
-        if mode == "F":
-            scale = 255.0 if values.max(initial=0) <= 1.0 else 1.0
-        else:
-            scale = 255.0 / 65535.0 if values.max(initial=0) > 255 else 1.0
-        return Image.fromarray(np.clip(values * scale, 0, 255).round().astype(np.uint8), "L")
-    if mode == "1":
-        return image.convert("L")
-    if mode in ("P", "PA"):
-        has_alpha = mode == "PA" or "transparency" in image.info
-        return image.convert("RGBA" if has_alpha else "RGB")
-    if mode in ("La",):
-        return image.convert("LA")
-    if mode in ("RGBa", "RGBX"):
-        return image.convert("RGBA" if mode == "RGBa" else "RGB")
-    return image.convert("RGB")  # CMYK, YCbCr, LAB, HSV
 
 
 def composite_alpha(image: Image.Image, background: int = DATASET_BACKGROUND) -> Image.Image:
@@ -293,10 +206,8 @@ def prepare_photo(source: ImageSource, size: int = DEFAULT_SIZE, *, keep_steps: 
         if keep_steps:
             steps.append((step, _to_uint8(value)))
 
-    image = read_image(source, max_pixels)
-    keep("original", to_standard_mode(image))
-    image = to_standard_mode(apply_orientation(image))
-    keep("oriented", image)
+    image = read_image(source, max_pixels)  # upright, 8-bit, at most WORKING_EDGE pixels wide
+    keep("original", image)
     image = composite_alpha(image)
     keep("composited", image)
     gray = to_grayscale(image)

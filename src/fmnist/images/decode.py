@@ -1,0 +1,321 @@
+"""Image files and bytes → a bounded, upright, 8-bit Pillow image: the one decoder of the package.
+
+Every way an image enters fmnist — `fmnist predict`, `--data` photo folders, `fmnist serve`
+uploads, the Python API — comes through `read_image`, so they accept the same formats, refuse
+the same files with the same message and share one pixel limit. Why each guard exists:
+
+* **One list of formats** (`ACCEPTED_FORMATS`): PNG, JPEG, WebP, BMP, GIF and TIFF. Pillow is
+  told to try only these decoders (`Image.open(formats=...)`), so the parsers of the thirty-odd
+  other formats it knows (AVIF, JPEG 2000, PPM, ICO, PCX, TGA, …) never see hostile input; a
+  refused format is named in the message rather than called "not an image".
+* **Regular files only**: a FIFO, a device or a process substitution would block `open` or
+  stream forever; it is refused before a byte is read (opened non-blocking, then `fstat`).
+* **One pixel limit** (`MAX_PIXELS`), judged from the header before any pixel is decoded. A
+  JPEG is decoded straight at 1/2, 1/4 or 1/8 scale (`Image.draft`, free in libjpeg) when that
+  still leaves `WORKING_EDGE` pixels on the long side, and the limit applies to what is decoded.
+* **Bounded work after decoding**: the image is box-reduced (`Image.reduce`) to at most
+  `WORKING_EDGE` pixels on its long side before any float copy is made — the photo recipe ends
+  at 28×28, and the float steps of a 40 MP photo cost about a gigabyte.
+* **Orientation** from EXIF, read defensively: a damaged EXIF block means "no rotation", never
+  an exception that escapes the per-file guard.
+* **Mode**: every Pillow mode → L, LA, RGB or RGBA, with a documented scaling rule for 16/32-bit
+  integer and float images (docs/predict.md, "Image formats and modes").
+
+Every failure is a `PhotoError` (an `FmnistError`) that names the source; the subclasses tell the
+HTTP server which status to answer without parsing messages.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import stat
+import struct
+import warnings
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from fmnist.errors import FmnistError
+
+# 40 megapixels of decoded image: a full-resolution phone photo (and any phone JPEG, which is
+# decoded at a reduced scale). At 4 bytes a pixel the decode buffer stays under 160 MB.
+MAX_PIXELS = 40_000_000
+# Long edge of the image handed to the photo recipe; ≥ 36× the 28-pixel output.
+WORKING_EDGE = 1024
+# Pillow's names of the decoders we allow (its JPEG opener also reads MPO, the multi-picture
+# JPEG some phones write).
+ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")
+ACCEPTED_NAMES = "PNG, JPEG, WebP, BMP, GIF, TIFF"
+# File name endings picked up inside folders (by `--data` folders and `fmnist predict DIR`).
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+# Image files we recognise and refuse, so a folder of them is not called "empty".
+REFUSED_SUFFIXES = {
+    ".avif": "AVIF", ".heic": "HEIC", ".heif": "HEIF", ".jp2": "JPEG 2000",
+    ".j2k": "JPEG 2000", ".jpx": "JPEG 2000", ".jpf": "JPEG 2000", ".ppm": "PPM", ".pgm": "PGM",
+    ".pbm": "PBM", ".pnm": "PNM", ".pfm": "PFM", ".ico": "ICO", ".cur": "CUR", ".pcx": "PCX",
+    ".tga": "TGA", ".psd": "PSD", ".svg": "SVG", ".qoi": "QOI", ".dds": "DDS", ".eps": "EPS",
+    ".icns": "ICNS", ".xbm": "XBM", ".xpm": "XPM", ".jxl": "JPEG XL", ".sgi": "SGI",
+    ".ras": "Sun raster", ".im": "IM", ".msp": "MSP", ".dib": "DIB",
+}
+# Leading bytes of refused formats, for a file whose name does not say what it is.
+_REFUSED_MAGIC = (
+    (b"\x00\x00\x00\x0cjP  \r\n\x87\n", "JPEG 2000"), (b"\xff\x4f\xff\x51", "JPEG 2000"),
+    (b"\x00\x00\x01\x00", "ICO"), (b"\x00\x00\x02\x00", "CUR"), (b"8BPS", "PSD"),
+    (b"qoif", "QOI"), (b"DDS ", "DDS"), (b"icns", "ICNS"), (b"\xff\x0a", "JPEG XL"),
+    (b"\x00\x00\x00\x0cJXL ", "JPEG XL"), (b"%!PS", "EPS"),
+)
+# What Pillow's decoders raise on malformed input (found by tests/test_security_images.py's
+# fuzzing); anything in this list becomes "damaged or truncated image".
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError,
+                  KeyError, TypeError, ZeroDivisionError, OverflowError, AttributeError)
+# EXIF orientation tag value → the transpose that displays the image upright.
+_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90,
+}
+
+ImageSource = str | Path | bytes | BinaryIO | Image.Image
+
+
+class PhotoError(FmnistError):
+    """A photo cannot be read or contains nothing recognisable as an object."""
+
+
+class UnsupportedImage(PhotoError):
+    """Not an image, or a format outside `ACCEPTED_FORMATS` (HTTP 415)."""
+
+
+class TooManyPixels(PhotoError):
+    """The header declares more pixels than the limit (HTTP 413)."""
+
+
+class UnreadableImage(PhotoError):
+    """An empty, damaged or truncated file, or not a regular file (HTTP 400)."""
+
+
+def source_name(source: ImageSource) -> str:
+    """A name for error messages: the path, or a description of the in-memory object."""
+    if isinstance(source, (str, Path)):
+        return str(source)
+    if isinstance(source, Image.Image):
+        return f"<{source.mode} image {source.width}×{source.height}>"
+    return getattr(source, "name", None) or "<bytes>"
+
+
+def read_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Decode the first frame: format-checked, size-bounded, upright, in mode L/LA/RGB/RGBA.
+
+    The result's long edge is at most `WORKING_EDGE`. Every failure is a `PhotoError` naming the
+    source; nothing else escapes.
+    """
+    name = source_name(source)
+    if isinstance(source, Image.Image):
+        check_pixels(source.size, name, max_pixels)
+        return _finish(source, name, _orientation(source))
+    if isinstance(source, (str, Path)):
+        with open_regular(source) as handle:
+            return _decode(handle, name, max_pixels)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        source = io.BytesIO(bytes(source))
+    return _decode(source, name, max_pixels)
+
+
+def open_regular(path: str | Path) -> BinaryIO:
+    """Open a regular, non-empty file for reading; refuse FIFOs, devices and sockets unread.
+
+    Opened with `O_NONBLOCK` so that a FIFO without a writer cannot block the open itself.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise UnreadableImage(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UnreadableImage(f"{path}: is a folder, not a file") from None
+    except OSError as exc:
+        raise UnreadableImage(f"{path}: cannot open ({exc.strerror or exc})") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise UnreadableImage(f"{path}: not a regular file (a pipe, FIFO, socket or device); "
+                              "save the image to a file first")
+    if info.st_size == 0:
+        os.close(fd)
+        raise UnreadableImage(f"{path}: empty file (0 bytes)")
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def _decode(handle: BinaryIO, name: str, max_pixels: int) -> Image.Image:
+    head = handle.read(16)
+    if not head:
+        raise UnreadableImage(f"{name}: empty file (0 bytes)")
+    handle.seek(0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(handle, formats=ACCEPTED_FORMATS) as image:
+                _draft(image, max_pixels)
+                check_pixels(image.size, name, max_pixels)
+                orientation = _orientation(image)
+                image.seek(0)  # the first frame of an animation
+                image.load()
+                return _finish(image, name, orientation)
+    except PhotoError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise TooManyPixels(f"{name}: refused, far too many pixels ({exc})") from None
+    except UnidentifiedImageError:
+        raise UnsupportedImage(_unsupported_message(name, head)) from None
+    except MemoryError:
+        raise TooManyPixels(f"{name}: not enough memory to decode this image") from None
+    except _DECODE_ERRORS as exc:
+        raise UnreadableImage(f"{name}: damaged or truncated image ({exc})") from None
+
+
+def check_pixels(size: tuple[int, int], name: str, max_pixels: int = MAX_PIXELS) -> None:
+    """Refuse an image over `max_pixels` (decompression bombs) or with no pixels at all."""
+    width, height = size
+    if width * height > max_pixels:
+        raise TooManyPixels(f"{name}: {width}×{height} = {width * height:,} pixels is over the "
+                            f"limit of {max_pixels:,} (a guard against decompression bombs); "
+                            "shrink the photo first")
+    if width <= 0 or height <= 0:
+        raise UnreadableImage(f"{name}: the image has no pixels ({width}×{height})")
+
+
+def _draft(image: Image.Image, max_pixels: int) -> None:
+    """Let libjpeg decode at 1/2, 1/4 or 1/8 scale while the long edge stays ≥ WORKING_EDGE.
+
+    The scale is chosen by the working size, not by the limit, so the result does not depend
+    on whether the photo is near the limit.
+    """
+    if image.format not in ("JPEG", "MPO"):
+        return
+    width, height = image.size
+    scale = min(1.0, WORKING_EDGE / max(width, height, 1))
+    if scale < 1.0:
+        image.draft(None, (max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale))))
+
+
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation tag, 1 ("upright") when absent or unreadable.
+
+    Pillow's EXIF parser raises a range of exception types on a damaged block (issue 11 #7);
+    a photo with a broken EXIF block is still a photo, so the tag is simply not honoured.
+    """
+    try:
+        value = image.getexif().get(0x0112, 1)
+    except Exception:  # noqa: BLE001 — any failure inside the EXIF parser means "no tag"
+        return 1
+    return value if isinstance(value, int) and value in _ORIENTATION else 1
+
+
+def _finish(image: Image.Image, name: str, orientation: int) -> Image.Image:
+    """Reduce to the working size, convert to a standard mode, and turn upright."""
+    image = _reduce(image)
+    image = to_standard_mode(image, name)
+    if orientation in _ORIENTATION:
+        image = image.transpose(_ORIENTATION[orientation])
+    return image
+
+
+def _reduce(image: Image.Image) -> Image.Image:
+    """A box-filtered integer reduction to ≤ WORKING_EDGE on the long side (a copy either way)."""
+    if image.mode == "1":
+        image = image.convert("L")
+    elif image.mode in ("P", "PA"):
+        image = image.convert("RGBA" if image.mode == "PA" or "transparency" in image.info
+                              else "RGB")
+    elif image.mode.startswith("I;16"):
+        image = image.convert("I")
+    factor = math.ceil(max(image.size) / WORKING_EDGE)
+    return image.reduce(factor) if factor > 1 else image.copy()
+
+
+def apply_orientation(image: Image.Image) -> Image.Image:
+    """Rotate/flip as the EXIF orientation tag says (an unreadable tag leaves it as it is)."""
+    orientation = _orientation(image)
+    if orientation in _ORIENTATION:
+        return image.transpose(_ORIENTATION[orientation])
+    return image
+
+
+def to_standard_mode(image: Image.Image, name: str = "image") -> Image.Image:
+    """Convert any Pillow mode to 8-bit L, LA, RGB or RGBA, keeping transparency.
+
+    Integer images of more than 8 bits are scaled by the smallest of the 8-, 16- or 32-bit
+    ranges that holds their largest value (so neither a 16-bit nor a 32-bit photo saturates);
+    float images are 0..1 when their largest value is at most 1 and 0..255 otherwise. Negative,
+    NaN or out-of-range values are refused: they are measurements, not a photo.
+    """
+    mode = image.mode
+    if mode in ("L", "LA", "RGB", "RGBA"):
+        return image
+    if mode.startswith("I") or mode == "F":
+        return Image.fromarray(_scale_to_uint8(np.asarray(image), name), "L")
+    if mode == "1":
+        return image.convert("L")
+    if mode in ("P", "PA"):
+        has_alpha = mode == "PA" or "transparency" in image.info
+        return image.convert("RGBA" if has_alpha else "RGB")
+    if mode == "La":
+        return image.convert("LA")
+    if mode in ("RGBa", "RGBX"):
+        return image.convert("RGBA" if mode == "RGBa" else "RGB")
+    return image.convert("RGB")  # CMYK, YCbCr, LAB, HSV
+
+
+def _scale_to_uint8(values: np.ndarray, name: str) -> np.ndarray:
+    is_float = np.issubdtype(values.dtype, np.floating)
+    values = values.astype(np.float64)
+    if not np.isfinite(values).all():
+        raise UnreadableImage(f"{name}: the image holds NaN or infinite pixel values")
+    low, high = float(values.min(initial=0)), float(values.max(initial=0))
+    if low < 0:
+        raise UnreadableImage(f"{name}: the image holds negative pixel values ({low:g})")
+    # floats: 0..1 or 0..255; integers: by the smallest 8/16/32-bit range holding the maximum
+    scale = (255.0 if high <= 1.0 else 1.0) if is_float else 255.0 / _integer_range(high)
+    if high * scale > 255.0 + 1e-6:
+        raise UnreadableImage(f"{name}: float pixel values above 255 ({high:g})")
+    return np.clip(values * scale, 0, 255).round().astype(np.uint8)
+
+
+def _integer_range(high: float) -> float:
+    for top in (255.0, 65535.0, 4294967295.0):
+        if high <= top:
+            return top
+    return high
+
+
+def _unsupported_message(name: str, head: bytes) -> str:
+    kind = _refused_kind(name, head)
+    if kind:
+        return (f"{name}: {kind} images are not accepted (accepted: {ACCEPTED_NAMES}); "
+                "convert it to PNG or JPEG first")
+    return f"{name}: not an image in an accepted format ({ACCEPTED_NAMES})"
+
+
+def _refused_kind(name: str, head: bytes) -> str | None:
+    """Which known-but-refused format a file is, from its first bytes or its name."""
+    if head[4:12] in (b"ftypavif", b"ftypavis"):
+        return "AVIF"
+    if head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"hevc"):
+        return "HEIC"
+    for magic, kind in _REFUSED_MAGIC:
+        if head.startswith(magic):
+            return kind
+    if len(head) >= 2 and head[:1] == b"P" and head[1:2] in b"1234567f" and \
+            head[2:3] in (b"\n", b"\r", b" ", b"\t"):
+        return "PPM/PGM/PBM"
+    return REFUSED_SUFFIXES.get(Path(name).suffix.lower())
+
+
+def refused_suffix(path: Path) -> str | None:
+    """The format name when `path`'s suffix marks an image format we refuse, else None."""
+    return REFUSED_SUFFIXES.get(path.suffix.lower())
