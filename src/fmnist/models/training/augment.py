@@ -39,7 +39,9 @@ class AugmentContext:
 
 Augmentation = Callable[[torch.Tensor, AugmentContext], torch.Tensor]
 _REGISTRY: dict[str, Augmentation] = {}
-LAZY_AUGMENTATIONS: dict[str, str] = {}
+LAZY_AUGMENTATIONS: dict[str, str] = {
+    "photo": "fmnist.models.photo_augment:photo_augment",  # converted real photos (issue 12)
+}
 """name → "module:function" for augmentations whose module should only load when used."""
 
 

@@ -1,0 +1,105 @@
+"""Which pixels are the item: a foreground mask from colour distance, then cleaned.
+
+The mask does not care whether the item is lighter or darker than the background: it thresholds
+the colour difference (CIE ΔE, Euclidean in Lab) between each pixel and the fitted background
+surface (`background.py`), so a white tee on a white sheet (small ΔE but above the sheet's own
+texture), a black boot on black and a red shoe on a red wall are all treated alike. The
+threshold sits above the background's own texture measured on the border (`Background.noise`),
+and hysteresis lets faint parts of the item (a white collar) join the mask only when they touch
+clearly different parts.
+
+Cleaning, in order: an opening removes thin structures (hanger hooks, strings, straps thinner
+than about 3% of the frame), the largest object is kept (with any part at least a third as large),
+the parts the opening shaved off the kept object's outline are restored, and holes are filled.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+from skimage.filters import apply_hysteresis_threshold, threshold_otsu
+
+from fmnist.images.background import Background
+
+# ΔE below this is never foreground (JPEG noise and soft shadows on a flat backdrop).
+MIN_THRESHOLD = 6.0
+# The high threshold is this many times the border's texture spread.
+NOISE_SIGMAS = 4.0
+# Smoothing of the distance map, as a fraction of the short edge (averages out texture).
+SMOOTH_FRACTION = 0.006
+# Opening radius as a fraction of the short edge: thinner structures are removed.
+OPEN_FRACTION = 0.015
+# Other components at least this fraction of the largest are kept (a garment split in two).
+KEEP_FRACTION = 0.33
+
+
+def colour_distance(lab: np.ndarray, background: Background) -> np.ndarray:
+    """ΔE (CIE76) of every pixel from the background surface, lightly smoothed."""
+    distance = background.distance(lab)
+    sigma = SMOOTH_FRACTION * min(lab.shape[:2])
+    return ndimage.gaussian_filter(distance, sigma) if sigma >= 0.5 else distance
+
+
+def thresholds(distance: np.ndarray, background: Background) -> tuple[float, float]:
+    """(low, high) hysteresis thresholds: above the border's texture and, where the histogram
+    has two clear modes, no higher than Otsu's split between them."""
+    high = max(MIN_THRESHOLD * 1.5, NOISE_SIGMAS * background.noise)
+    try:
+        otsu = float(threshold_otsu(distance))
+    except ValueError:  # a constant image
+        otsu = high
+    high = min(high, max(otsu, MIN_THRESHOLD * 1.5))
+    low = max(MIN_THRESHOLD, 0.5 * high)
+    return low, high
+
+
+def raw_mask(distance: np.ndarray, background: Background) -> np.ndarray:
+    """Pixels clearly different from the background, plus faint ones connected to them."""
+    low, high = thresholds(distance, background)
+    return apply_hysteresis_threshold(distance, low, high)
+
+
+def _disk(radius: int) -> np.ndarray:
+    y, x = np.ogrid[-radius:radius + 1, -radius:radius + 1]
+    return x * x + y * y <= radius * radius
+
+
+def remove_thin(mask: np.ndarray, fraction: float = OPEN_FRACTION) -> np.ndarray:
+    """Morphological opening with a disk: drops hooks, strings and straps thinner than it."""
+    radius = max(1, round(fraction * min(mask.shape)))
+    return ndimage.binary_opening(mask, structure=_disk(radius))
+
+
+def main_object(mask: np.ndarray, keep_fraction: float = KEEP_FRACTION) -> np.ndarray:
+    """The largest connected component, with any other at least `keep_fraction` its size."""
+    labels, count = ndimage.label(mask)
+    if count <= 1:
+        return mask.copy()
+    sizes = np.bincount(labels.ravel())[1:]
+    kept = np.flatnonzero(sizes >= keep_fraction * sizes.max()) + 1
+    return np.isin(labels, kept)
+
+
+def restore_outline(cleaned: np.ndarray, original: np.ndarray,
+                    fraction: float = OPEN_FRACTION) -> np.ndarray:
+    """Give back the outline detail the opening shaved off, but only next to the kept object
+    (within the opening radius), so a removed hook stays removed."""
+    radius = max(1, round(fraction * min(cleaned.shape)))
+    near = ndimage.binary_dilation(cleaned, structure=_disk(radius))
+    return cleaned | (original & near)
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """Fill enclosed holes (a white chest panel inside a garment's outline)."""
+    return ndimage.binary_fill_holes(mask)
+
+
+def clean_mask(mask: np.ndarray) -> np.ndarray:
+    """Opening → main object → outline restored → holes filled. Empty stays empty."""
+    if not mask.any():
+        return mask
+    opened = remove_thin(mask)
+    if not opened.any():
+        opened = mask
+    kept = main_object(opened)
+    return fill_holes(restore_outline(kept, mask))
