@@ -238,3 +238,24 @@ def test_cli_explore_errors_are_clear(tmp_path: Path) -> None:
     assert result.returncode == 2 and "bad.csv" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert not (tmp_path / "o").exists()
+
+
+def test_cli_explore_takes_a_photo_folder_like_compare(small_train: Dataset,
+                                                       tmp_path: Path) -> None:
+    """`explore --data` accepts what `compare --data` accepts: a folder with one sub-folder of
+    photos per class (not only a CSV), read at `--size`."""
+    from PIL import Image
+
+    root = tmp_path / "photos"
+    for label in (0, 1, 9):
+        folder = root / small_train.class_names[label].replace("/", "-")
+        folder.mkdir(parents=True)
+        for i, image in enumerate(small_train.images[small_train.labels == label][:6]):
+            Image.fromarray(image).resize((56, 56)).save(folder / f"{i}.png")
+    out = tmp_path / "out"
+    result = _fmnist("explore", "--data", str(root), "--size", "20", "--out", str(out),
+                     "--points", "5")
+    assert result.returncode == 0, result.stderr
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["splits"]["train"]["images"] == 18
+    assert stats["splits"]["train"]["shape"] == [20, 20] and "test" not in stats["splits"]

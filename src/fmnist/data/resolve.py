@@ -50,3 +50,27 @@ def resolve_data(data: Path | None = None, test_data: Path | None = None,
     train, test = split(train, HOLDOUT_FRACTION, seed)
     return train, test, (f"{data}: {len(train)} train / {len(test)} test "
                          f"(stratified {HOLDOUT_FRACTION:.0%} held out, seed {seed})")
+
+
+def training_subset(train: Dataset, train_size: int | None,
+                    seed: int = 0) -> tuple[Dataset, str]:
+    """`train` cut to a stratified subset of `train_size` images (`--train-size`), with a note
+    to append to the data description ("" when nothing was cut). Fewer than two images per class
+    cannot be stratified, so that is refused."""
+    if train_size is None or train_size >= len(train):
+        return train, ""
+    if train_size < 2 * train.n_classes:
+        raise DataError(f"--train-size {train_size} is too small; use at least "
+                        f"{2 * train.n_classes} (two images per class)")
+    note = f"; trained on a stratified subset of {train_size:,}"
+    return train.head(n=train_size, seed=seed), note
+
+
+def explore_data(data: Path | None = None, test_data: Path | None = None,
+                 data_dir: Path | None = None, size: int = 28) -> tuple[Dataset, Dataset | None]:
+    """The data `fmnist explore` analyses: the official splits, or `data` (and `test_data`)
+    in any form `resolve_data` takes. Nothing is held out, because nothing is trained."""
+    if data is None:
+        return load_fashion_mnist("train", data_dir), load_fashion_mnist("test", data_dir)
+    train = load_source(data, size)
+    return train, (load_source(test_data, size) if test_data is not None else None)
