@@ -5,7 +5,8 @@ Inputs, recognised by their content rather than their name:
   the Fashion-MNIST recipe, so a product photo looks like the training data;
 * `.npy` arrays and IDX files (optionally .gz) are taken to be in the dataset's own format
   already — uint8 `[H, W]`, `[N, H, W]` or flat `[N, H*W]` with the model's image size — and
-  are used as they are (floats with a maximum ≤ 1 are scaled by 255).
+  are used as they are, their pixel values read by the package's one rule
+  (`fmnist.images.arrays.as_uint8_images`: uint8 as is, floats in 0..1 scaled by 255).
 
 Every prediction carries its top-k classes and is flagged "not sure" when the top probability is
 below `UNSURE_BELOW`: Fashion-MNIST has no "none of these" class, so a photo of a cat still gets
@@ -24,9 +25,10 @@ from typing import Any
 import numpy as np
 
 from fmnist.data.dataset import CLASS_NAMES
-from fmnist.data.folder import IMAGE_SUFFIXES
 from fmnist.data.idx import parse_idx
 from fmnist.errors import DataError, FmnistError
+from fmnist.images.arrays import as_uint8_images
+from fmnist.images.decode import IMAGE_SUFFIXES, open_regular, refused_note
 from fmnist.images.photo import DEFAULT_MAX_PIXELS, PhotoError, prepare_photo, save_steps
 from fmnist.runs.store import LoadedRun, load
 
@@ -171,7 +173,8 @@ def expand_paths(paths: Iterable[Path | str]) -> Iterator[Path | InputFailure]:
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.is_file() and _is_input_file(p))
             if not found:
-                yield InputFailure(str(path), f"{path}: folder holds no images or arrays")
+                note = refused_note(path.rglob("*"))
+                yield InputFailure(str(path), f"{path}: folder holds no images or arrays{note}")
             yield from found
         elif path.exists():
             yield path
@@ -211,15 +214,14 @@ def read_input(source: Any, size: int, *, max_pixels: int = DEFAULT_MAX_PIXELS,
 
 def _head(path: Path) -> bytes:
     try:
-        with path.open("rb") as handle:
+        with open_regular(path) as handle:
             return handle.read(8)
-    except FileNotFoundError:
-        raise PhotoError(f"{path}: no such file") from None
     except OSError as exc:
         raise PhotoError(f"{path}: cannot read ({exc.strerror or exc})") from exc
 
 
 def _looks_like_array(head: bytes) -> bool:
+    """The first bytes, read only from a regular file (a FIFO or device is refused unread)."""
     """NumPy's magic, gzip (IDX files are published gzipped), or an IDX header."""
     return (head.startswith(b"\x93NUMPY") or head.startswith(b"\x1f\x8b")
             or (len(head) >= 4 and head[:2] == b"\x00\x00" and head[2] in (8, 9, 11, 12, 13, 14)
@@ -252,8 +254,7 @@ def as_image_batch(array: np.ndarray, size: int | None, name: str) -> np.ndarray
     `size=None` accepts any square-or-not `H×W` (the Python API on in-memory arrays).
     """
     array = np.asarray(array)
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.number)
-                                     or array.dtype == bool):
+    if array.dtype.kind not in "biuf":
         raise DataError(f"{name}: expected numeric pixels, got dtype {array.dtype}")
     if size is not None and array.ndim == 2 and array.shape[-1] == size * size \
             and array.shape != (size, size):
@@ -264,18 +265,7 @@ def as_image_batch(array: np.ndarray, size: int | None, name: str) -> np.ndarray
         want = f"{size}×{size}" if size else "H×W"
         raise DataError(f"{name}: expected images of {want} as [H, W], [N, H, W] or flat "
                         f"[N, H*W], got shape {tuple(array.shape)}")
-    if array.dtype == np.uint8:
-        return array
-    values = array.astype(np.float64)
-    if np.issubdtype(array.dtype, np.floating):
-        if not np.isfinite(values).all():
-            raise DataError(f"{name}: contains NaN or infinite values")
-        if values.max(initial=0) <= 1.0:
-            values = values * 255.0
-    if values.min(initial=0) < 0 or values.max(initial=0) > 255:
-        raise DataError(f"{name}: pixel values must lie in 0..255 (or 0..1 for floats), got "
-                        f"{values.min():g}..{values.max():g}")
-    return values.round().astype(np.uint8)
+    return as_uint8_images(array, name)
 
 
 def _unique_stem(name: str, used: set[str]) -> str:

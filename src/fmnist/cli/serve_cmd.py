@@ -20,20 +20,34 @@ def serve(
     threads: int = typer.Option(1, min=1, help="Threads for a torch model's inference. One "
                                                "leaves the other cores to the web server, "
                                                "which is what limits throughput."),
+    allow_origin: list[str] = typer.Option([], "--allow-origin", help="Also accept browser "
+                                           "POSTs from this origin (e.g. http://example.com:8080"
+                                           "); repeatable. Other sites' pages are refused."),
 ) -> None:
     """Serve the model: a web page at / and the API (/predict, /model, /healthz, /docs)."""
+    import logging
+
     import uvicorn
 
     from fmnist.serve import create_app
+    from fmnist.serve.connections import QuietRepeats, guarded_protocol, limits_for_this_process
+    from fmnist.serve.origin import is_loopback
 
-    application = create_app(run)  # loads the model once, before the port opens
+    application = create_app(run, allowed_origins=allow_origin, check_host=is_loopback(host))
+    # (the model is loaded once, before the port opens)
     _set_torch_threads(threads)
     # Everything loaded so far (torch, scikit-learn, the model) lives as long as the server;
     # moving it out of the collector's view keeps its full passes, and latency spikes, short.
     gc.collect()
     gc.freeze()
     typer.echo(f"serving {application.state.served.name} from {run} (Ctrl+C stops)")
-    uvicorn.run(application, host=host, port=port, log_level="info", access_log=False)
+    logging.getLogger("uvicorn.error").addFilter(QuietRepeats())  # one line per flood
+    # Header/body deadlines and caps on idle and total sockets (serve/connections.py; Uvicorn's
+    # own limit_concurrency counts idle sockets too, so it would turn /healthz away under a
+    # flood); keep-alive 5 s; Ctrl+C waits at most 5 s for requests in flight.
+    uvicorn.run(application, host=host, port=port, log_level="info", access_log=False,
+                http=guarded_protocol(limits_for_this_process()), timeout_keep_alive=5,
+                timeout_graceful_shutdown=5)
 
 
 def _set_torch_threads(threads: int) -> None:

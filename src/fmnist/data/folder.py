@@ -19,10 +19,9 @@ import numpy as np
 
 from fmnist.data.dataset import Dataset
 from fmnist.errors import DataError
+from fmnist.images.decode import IMAGE_SUFFIXES, refused_note
 from fmnist.images.photo import DEFAULT_MAX_PIXELS, PhotoError, prepare_photo
 
-# File types `load_image_folder` and `fmnist predict DIR` pick up inside folders.
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
 _MAX_LISTED_ERRORS = 10
 
 
@@ -54,8 +53,9 @@ def load_image_folder(path: Path | str, size: int = 28, *, skip_bad: bool = Fals
     for label, class_dir in enumerate(class_dirs):
         files = image_files(class_dir)
         if not files:
-            raise DataError(f"{class_dir}: no photos (looked for "
-                            f"{', '.join(sorted(IMAGE_SUFFIXES))})")
+            looked = ", ".join(sorted(IMAGE_SUFFIXES))
+            raise DataError(f"{class_dir}: no photos (looked for {looked})"
+                            f"{refused_note(class_dir.iterdir())}")
         for file in files:
             try:
                 images.append(prepare_photo(file, size, max_pixels=max_pixels).image)

@@ -33,6 +33,7 @@ import os
 import stat
 import struct
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -316,6 +317,13 @@ def _refused_kind(name: str, head: bytes) -> str | None:
     return REFUSED_SUFFIXES.get(Path(name).suffix.lower())
 
 
-def refused_suffix(path: Path) -> str | None:
-    """The format name when `path`'s suffix marks an image format we refuse, else None."""
-    return REFUSED_SUFFIXES.get(path.suffix.lower())
+def refused_note(paths: Iterable[Path]) -> str:
+    """A note "; it holds AVIF, ICO files, which are not accepted …" for refused image files among
+    `paths`, else "" — so a folder of them is not reported as holding no images (issue 11 #18).
+    """
+    kinds = sorted({kind for p in paths if (kind := REFUSED_SUFFIXES.get(p.suffix.lower()))
+                    and p.is_file()})
+    if not kinds:
+        return ""
+    return (f"; it holds {', '.join(kinds)} files, which are not accepted (accepted: "
+            f"{ACCEPTED_NAMES}; convert them to PNG or JPEG)")

@@ -8,8 +8,10 @@ says how to build its final step in `_classifier()`; the base builds, fits and u
 `sklearn.pipeline.Pipeline` (`pipeline_`), which holds only sklearn/numpy state, so skops can
 save it once the fmnist classes are trusted.
 
-Input: images `[N, H, W]` (any size, uint8 or float) or an already flattened 2-D matrix — the
-latter lets scikit-learn's estimator checks run on these classes.
+Input: images `[N, H, W]` (any size; pixels by the package's one rule,
+`fmnist.images.arrays.as_uint8_images`, so floats in 0..1 and uint8 give the same answers), or an
+already flattened 2-D matrix — the latter lets scikit-learn's estimator checks run on these
+classes.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validate_data
 
+from fmnist.images.arrays import as_uint8_images
 from fmnist.models.features import PixelScaler, as_matrix, parse_reduce, reduce_steps
 
 
@@ -68,6 +71,8 @@ class PixelClassifier(ClassifierMixin, BaseEstimator):
         X, y, sample_weight = self._subset(X, y, sample_weight)
         self.classes_ = np.unique(y)
         pipeline = self._build_pipeline()
+        if self.image_shape_ is not None:
+            X = as_uint8_images(X)  # the package's one pixel rule (floats in 0..1 → ×255)
         params = {}
         if sample_weight is not None:
             if not has_fit_parameter(pipeline.steps[-1][1], "sample_weight"):
@@ -101,7 +106,11 @@ class PixelClassifier(ClassifierMixin, BaseEstimator):
         return self.pipeline_.predict(X)
 
     def predict_proba(self, X: Any) -> np.ndarray:
+        """Images fitted as images are read by the one pixel rule, flat or not; a model fitted
+        on a plain feature matrix (scikit-learn's estimator checks) takes its input as is."""
         """Class probabilities in the order of `classes_`.
+        if getattr(self, "image_shape_", None) is not None and not issparse(X):
+            X = as_uint8_images(X)
 
         Classifiers without probabilities (SVC without Platt scaling, linear SVM, perceptron)
         give a softmax of their decision values: the ranking is the classifier's own, but the

@@ -21,6 +21,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
 from fmnist.errors import FmnistError
+from fmnist.images.arrays import as_uint8_images
 from fmnist.models import engine
 from fmnist.models.nets import build_net, count_params, fuse_for_inference, init_from_data
 
@@ -28,22 +29,16 @@ STATE_FORMAT = 1
 
 
 def as_images(X: Any) -> np.ndarray:
-    """Raw images as a uint8 array `[N, H, W]`; `[N, H, W, 1]` is squeezed; anything else, or
-    values outside 0..255, is a user error (a scaled input would silently give nonsense)."""
+    """Images as a uint8 array `[N, H, W]`; `[N, H, W, 1]` is squeezed; pixel values follow the
+    package's one rule (`fmnist.images.arrays.as_uint8_images`: uint8 as is, floats in 0..1
+    scaled by 255); anything else is a user error."""
     arr = np.asarray(X)
     if arr.ndim == 4 and arr.shape[-1] == 1:
         arr = arr[..., 0]
     if arr.ndim != 3:
         raise FmnistError(f"expected images shaped [N, H, W] (raw 0..255 pixels), got shape "
                           f"{arr.shape}; reshape flat rows with X.reshape(-1, 28, 28)")
-    if arr.dtype != np.uint8:
-        if arr.size and (not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 255):
-            raise FmnistError("pixel values must lie in 0..255 (raw uint8 images, not scaled)")
-        if arr.size and arr.max() <= 1.0 and arr.dtype.kind == "f":
-            raise FmnistError("pixels look scaled to 0..1; pass the raw 0..255 images "
-                              "(the model scales them itself)")
-        arr = np.rint(arr).astype(np.uint8)
-    return np.ascontiguousarray(arr)
+    return np.ascontiguousarray(as_uint8_images(arr, "images"))
 
 
 def _tensor(images: np.ndarray) -> torch.Tensor:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import time
+from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from fmnist.serve.batching import MicroBatcher
 from fmnist.serve.errors import ApiError, install_handlers
 from fmnist.serve.inputs import parse_json_images
 from fmnist.serve.limits import BodySizeLimit
+from fmnist.serve.origin import OriginGuard, normalise_origin
 from fmnist.serve.photos import MAX_PIXELS, photo_to_image
 
 STATIC = Path(__file__).with_name("static")
@@ -80,12 +82,17 @@ def load_served(source: str | Path | Any, meta: dict[str, Any] | None = None) ->
 
 
 def create_app(source: str | Path | Any, *, meta: dict[str, Any] | None = None,
-               limits: Limits = Limits(), max_batch: int = 64) -> FastAPI:
+               limits: Limits = Limits(), max_batch: int = 64,
+               allowed_origins: Sequence[str] = (), check_host: bool = False) -> FastAPI:
     """The web app serving one model; see docs/serve.md for the API.
 
     `source` is a run folder, a `fmnist.runs.store.LoadedRun`, or a fitted estimator (then `meta`
-    may give its name, metrics and class names, as a run's model.json would).
+    may give its name, metrics and class names, as a run's model.json would). Cross-origin
+    browser POSTs are refused unless their origin is in `allowed_origins`; `check_host` (set by
+    `fmnist serve` when it listens on loopback only) refuses foreign `Host` names
+    (`fmnist.serve.origin`).
     """
+    allowed_origins = tuple(normalise_origin(o) for o in allowed_origins)  # bad ones fail here
     served = load_served(source, meta)
     batcher = MicroBatcher(served.model.predict_proba, max_batch=max_batch)
     decoders = anyio.CapacityLimiter(DECODERS)
@@ -101,6 +108,8 @@ def create_app(source: str | Path | Any, *, meta: dict[str, Any] | None = None,
     app.state.batcher = batcher
     install_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
+    # added last, so it runs first: a refused origin or host costs no body read
+    app.add_middleware(OriginGuard, allowed_origins=allowed_origins, check_host=check_host)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)

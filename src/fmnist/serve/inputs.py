@@ -1,22 +1,33 @@
 """Turn a `/predict` request body into uint8 images `[N, H, W]`, or a clear `ApiError`.
 
-Two ways in: a JSON array of pixels (already Fashion-MNIST-like, used by the drawing canvas and by
-scripts) and multipart uploads of photos, which go through `fmnist.images.photo` — the same
-pipeline as
+Two ways in: a JSON array of pixels (already Fashion-MNIST-like, used by scripts) and multipart
+uploads of photos, which go through `fmnist.images` — the same decoder and recipe as
 `fmnist predict` — so the web app can never disagree with the command line.
+
+The JSON schema is strict (issue 11 #12, #16): an object may hold exactly one key, `image` or
+`images`; the array must be nested exactly 2 or 3 deep; every pixel must be a JSON number —
+not a string, not `true`/`false`, not `null`. The structure is checked in Python before NumPy
+sees it, so a 400-digit integer or a 10,000-deep nesting is a 4xx, never an OverflowError or a
+RecursionError (which would be a 500 and a closed connection). Pixel values then follow the
+package's one rule (`fmnist.images.arrays.as_uint8_images`, docs/predict.md): JSON numbers are
+read as floats, so an array whose largest value is at most 1 is read as 0..1.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import numpy as np
 
+from fmnist.errors import FmnistError
+from fmnist.images.arrays import as_uint8_images
 from fmnist.serve.errors import ApiError
 
 JSON_HELP = ('send {"image": [[...28 rows of 28 numbers 0-255...]]}, {"images": [...]}, or the '
              "bare array")
+PIXEL_HELP = "pixel values must be JSON numbers from 0 (background) to 255 (garment), or 0..1"
 
 
 def parse_json_images(body: bytes, shape: tuple[int, int], max_images: int) -> np.ndarray:
@@ -25,35 +36,80 @@ def parse_json_images(body: bytes, shape: tuple[int, int], max_images: int) -> n
         raise ApiError(400, "empty_body", f"the request body is empty; {JSON_HELP}")
     try:
         doc = json.loads(body)
+    except RecursionError:
+        raise ApiError(400, "invalid_json", "the JSON is nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "invalid_json", f"the body is not valid JSON ({exc})") from None
     if isinstance(doc, dict):
-        keys = [k for k in ("image", "images") if k in doc]
-        if len(keys) != 1:
+        keys = sorted(doc)
+        if keys not in (["image"], ["images"]):
             raise ApiError(422, "invalid_request",
-                           f'expected exactly one of the keys "image" or "images"; {JSON_HELP}')
-        doc = doc[keys[0]] if keys[0] == "images" else [doc["image"]]
+                           f'expected exactly one key, "image" or "images", got '
+                           f"{', '.join(map(repr, keys[:5])) or 'none'}; {JSON_HELP}")
+        doc = doc["images"] if keys == ["images"] else [doc["image"]]
     return _to_uint8(doc, shape, max_images)
 
 
 def _to_uint8(doc: Any, shape: tuple[int, int], max_images: int) -> np.ndarray:
     h, w = shape
-    try:
-        arr = np.array(doc, dtype=np.float64)
-    except (ValueError, TypeError):
-        raise ApiError(422, "invalid_pixels",
-                       f"the array is ragged or holds non-numbers; {JSON_HELP}") from None
-    sent = list(arr.shape)
-    if arr.ndim == 2:
-        arr = arr[None]
-    if arr.ndim != 3 or arr.shape[1:] != (h, w) or len(arr) == 0:
+    depth = _depth(doc)
+    if depth == 2:
+        doc = [doc]
+    elif depth != 3:
         raise ApiError(422, "invalid_shape",
-                       f"expected {h}×{w} pixel arrays, got an array of shape {sent}; {JSON_HELP}")
-    if len(arr) > max_images:
+                       f"expected {h}×{w} pixel arrays nested 2 or 3 deep; {JSON_HELP}")
+    if not doc:
+        raise ApiError(422, "invalid_shape", f"the list of images is empty; {JSON_HELP}")
+    _check_image(doc[0], 0, h, w)  # a wrong shape is named before a wrong count
+    if len(doc) > max_images:
         raise ApiError(422, "too_many_images",
-                       f"{len(arr)} images in one request; the limit is {max_images}")
-    if not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 255:
-        raise ApiError(422, "invalid_pixels",
-                       "pixel values must be finite numbers from 0 (background) to 255 (garment)")
-    return np.rint(arr).astype(np.uint8)
+                       f"{len(doc)} images in one request; the limit is {max_images}")
+    for index, image in enumerate(doc):
+        _check_image(image, index, h, w)
+    try:
+        return as_uint8_images(np.array(doc, dtype=np.float64), "the pixels")
+    except FmnistError as exc:
+        raise ApiError(422, "invalid_pixels", f"{exc}; {PIXEL_HELP}") from None
 
+
+def _depth(doc: Any) -> int:
+    """How deep the first elements nest (stops at 4: nothing valid is deeper)."""
+    depth = 0
+    while isinstance(doc, list) and depth < 4:
+        depth += 1
+        doc = doc[0] if doc else None
+    return depth
+
+
+def _check_image(image: Any, index: int, h: int, w: int) -> None:
+    """Exactly `h` rows of `w` numbers each (ints or floats, finite; not bools or strings)."""
+    if not isinstance(image, list) or not all(isinstance(row, list) for row in image):
+        raise ApiError(422, "invalid_shape", f"image {index}: expected {h} rows of {w} pixels; "
+                       f"{JSON_HELP}")
+    lengths = {len(row) for row in image}
+    if len(lengths) > 1:
+        raise ApiError(422, "invalid_pixels", f"image {index}: ragged rows (of "
+                       f"{min(lengths)} to {max(lengths)} pixels); {JSON_HELP}")
+    if len(image) != h or lengths != {w}:
+        raise ApiError(422, "invalid_shape",
+                       f"image {index}: expected {h}×{w} pixels, got {len(image)}×"
+                       f"{next(iter(lengths), 0)}; {JSON_HELP}")
+    for row in image:
+        for value in row:
+            if type(value) is int:  # not bool, which is an int subclass
+                if not 0 <= value <= 255:
+                    raise ApiError(422, "invalid_pixels",
+                                   f"image {index}: pixel value out of range; {PIXEL_HELP}")
+            elif type(value) is not float or not math.isfinite(value):
+                raise ApiError(422, "invalid_pixels",
+                               f"image {index}: {_kind(value)} where a pixel value belongs; "
+                               f"{PIXEL_HELP}")
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, float):
+        return "NaN or infinity"
+    return {str: "a string", type(None): "null", list: "a nested list",
+            dict: "an object"}.get(type(value), type(value).__name__)
