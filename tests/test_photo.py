@@ -146,7 +146,7 @@ def test_stretch_peaks_at_255() -> None:
 @pytest.mark.parametrize("background", ["light", "dark"])
 def test_light_and_dark_backgrounds_give_the_same_polarity(background: str) -> None:
     fg, bg = (40, 250) if background == "light" else (230, 15)
-    result = prepare_photo(_garment(fg=fg, bg=bg))
+    result = prepare_photo(_garment(fg=fg, bg=bg), pipeline="paper")
     out = result.image
     assert out.shape == (28, 28) and out.dtype == np.uint8
     assert result.inverted == (background == "light")
@@ -160,7 +160,7 @@ def test_output_size_above_28() -> None:
 
 
 def test_steps_are_kept_and_saved(tmp_path: Path) -> None:
-    result = prepare_photo(_garment(), keep_steps=True)
+    result = prepare_photo(_garment(), keep_steps=True, pipeline="paper")
     names = [name for name, _ in result.steps]
     assert names[0] == "original" and names[-1] == "final"
     assert {"grayscale", "foreground", "trimmed", "resized", "sharpened"} <= set(names)
@@ -171,8 +171,9 @@ def test_steps_are_kept_and_saved(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("path", PHOTO_FILES, ids=lambda p: p.name)
 def test_real_photos_look_like_fashion_mnist(path: Path) -> None:
-    """Bright garment on black, centred by its bounding box, aspect ratio of the photo kept."""
-    out = prepare_photo(path).image
+    """Bright garment on black, centred by its bounding box, aspect ratio of the photo kept
+    (the paper's recipe; pipeline v2 is checked on the same photos in test_photo_v2.py)."""
+    out = prepare_photo(path, pipeline="paper").image
     assert out.shape == (28, 28) and out.max() == 255
     top, bottom, left, right = _bbox(out)
     assert max(bottom - top, right - left) == 28  # longest edge fills the canvas
@@ -264,7 +265,7 @@ def test_16_bit_png(tmp_path: Path) -> None:
     path = tmp_path / "deep.png"
     Image.fromarray(arr).save(path)
     assert Image.open(path).mode.startswith("I")
-    out = prepare_photo(path).image
+    out = prepare_photo(path, pipeline="paper").image  # exact paper values
     assert out[14, 14] == 255 and out[0, 0] == 0
 
 
@@ -272,7 +273,7 @@ def test_cmyk_jpeg(tmp_path: Path) -> None:
     path = tmp_path / "print.jpg"
     path.write_bytes(_jpeg_bytes(_garment(mode="RGB").convert("CMYK")))
     assert Image.open(path).mode == "CMYK"
-    out = prepare_photo(path).image
+    out = prepare_photo(path, pipeline="paper").image  # exact paper values
     assert out[14, 14] > 200 and out[0, 0] == 0
 
 
@@ -292,7 +293,7 @@ def test_palette_png_with_transparency(tmp_path: Path) -> None:
     rgba.paste((30, 30, 30, 255), (20, 10, 60, 110))
     path = tmp_path / "sticker.png"
     rgba.convert("P").save(path, transparency=0)
-    out = prepare_photo(path).image
+    out = prepare_photo(path, pipeline="paper").image  # exact paper values
     assert out[14, 14] == 255 and out[0, 0] == 0
 
 
@@ -308,6 +309,7 @@ def test_a_negated_real_photo_gives_the_same_image() -> None:
     polarity comes from the background, not from an assumption."""
     original = Image.open(PHOTOS / "bag.jpg").convert("RGB")
     negated = Image.fromarray(255 - np.asarray(original))
-    light, dark = prepare_photo(original), prepare_photo(negated)
+    light, dark = (prepare_photo(original, pipeline="paper"),
+                   prepare_photo(negated, pipeline="paper"))  # v2: test_photo_v2.py
     assert light.inverted and not dark.inverted
     assert np.abs(light.image.astype(int) - dark.image).max() <= 1

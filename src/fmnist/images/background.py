@@ -51,10 +51,10 @@ class Background:
 
     def distance(self, lab: np.ndarray) -> np.ndarray:
         """ΔE (CIE76) of each pixel from the background: the nearer of surface and palette."""
-        distance = np.linalg.norm(lab - self.surface, axis=-1)
+        squared = np.square(lab - self.surface).sum(axis=-1)
         for colour in self.palette:
-            np.minimum(distance, np.linalg.norm(lab - colour, axis=-1), out=distance)
-        return distance
+            np.minimum(squared, np.square(lab - colour).sum(axis=-1), out=squared)
+        return np.sqrt(squared)
 
 
 def ring_mask(shape: tuple[int, int], fraction: float = RING_FRACTION) -> np.ndarray:
@@ -83,7 +83,7 @@ def fit_background(lab: np.ndarray, fraction: float = RING_FRACTION) -> Backgrou
     keep = np.ones(len(values), dtype=bool)
     coef = np.zeros((design.shape[1], 3))
     for _ in range(REFITS):
-        coef, *_ = np.linalg.lstsq(design[keep], values[keep], rcond=None)
+        coef = _least_squares(design[keep], values[keep])
         residual = np.linalg.norm(values - design @ coef, axis=1)
         sigma = 1.4826 * np.median(residual[keep]) + 1e-6
         new_keep = residual <= max(TRIM_SIGMAS * sigma, 2.0)
@@ -98,6 +98,13 @@ def fit_background(lab: np.ndarray, fraction: float = RING_FRACTION) -> Backgrou
     residual = background.distance(lab)[ys, xs]
     background.noise = float(1.4826 * np.median(residual))
     return background
+
+
+def _least_squares(design: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Normal equations with a tiny ridge: 6 unknowns, so this is exact enough and ~50× faster
+    than an SVD-based `lstsq` on a few thousand rows."""
+    gram = design.T @ design + 1e-6 * np.eye(design.shape[1])
+    return np.linalg.solve(gram, design.T @ values)
 
 
 def border_palette(values: np.ndarray, sides: np.ndarray, size: int = PALETTE_SIZE,

@@ -27,7 +27,7 @@ from skimage.color import rgb2lab
 
 from fmnist.images.background import fit_background
 from fmnist.images.mask import clean_mask, colour_distance, raw_mask
-from fmnist.images.render import mask_box, render_ink
+from fmnist.images.render import already_negative, mask_box, render_ink
 
 # Longest edge of the working copy the mask is computed on.
 WORK_SIZE = 256
@@ -71,20 +71,23 @@ def item_mask(rgb: np.ndarray, keep: Keep) -> np.ndarray:
     return raw_mask(distance, background)
 
 
-def convert_v2(image: Image.Image, keep: Keep) -> tuple[np.ndarray, np.ndarray]:
-    """Steps 1–4 on a standard-mode image: (ink `[h, w]` float cropped to the item, mask)."""
+def convert_v2(image: Image.Image, keep: Keep) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Steps 1–4 on a standard-mode image: (ink `[h, w]` float cropped to the item, its mask,
+    whether the luminance was negated)."""
     work = working_copy(image)
     keep("working", work)
     rgb, mask = split_alpha(work)
+    cut_out = mask is not None
     if mask is None:
         mask = item_mask(rgb, keep)
     keep("raw mask", mask.astype(np.float32) * 255)
     mask = clean_mask(mask)
     keep("mask", mask.astype(np.float32) * 255)
-    ink = render_ink(rgb, mask)
+    invert = cut_out or not already_negative(rgb, mask)
+    ink = render_ink(rgb, mask, invert=invert)
     keep("ink", ink)
     top, bottom, left, right = mask_box(mask)
-    return ink[top:bottom, left:right], mask[top:bottom, left:right]
+    return ink[top:bottom, left:right], mask[top:bottom, left:right], invert
 
 
 def _lab_to_rgb(lab: np.ndarray) -> np.ndarray:

@@ -30,6 +30,7 @@ intermediate image so `save_steps` can show a user what the model saw.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,7 +56,9 @@ DATASET_BACKGROUND = 253
 # "Trim edges within 5% of the corner pixel's colour."
 TOLERANCE = 0.05 * 255
 
-
+# "v2": colour background model and mask (convert_v2.py); "paper": the dataset paper's recipe.
+PIPELINES = ("v2", "paper")
+DEFAULT_PIPELINE = "v2"
 
 
 @dataclass
@@ -195,10 +198,16 @@ def stretch(fg: np.ndarray) -> np.ndarray:
 
 
 def prepare_photo(source: ImageSource, size: int = DEFAULT_SIZE, *, keep_steps: bool = False,
-                  max_pixels: int = DEFAULT_MAX_PIXELS) -> PhotoResult:
-    """Run the whole recipe on one photo; `size` (≥ 28) is the output's edge length."""
+                  max_pixels: int = DEFAULT_MAX_PIXELS,
+                  pipeline: str = DEFAULT_PIPELINE) -> PhotoResult:
+    """Run the whole recipe on one photo; `size` (≥ 28) is the output's edge length.
+
+    `pipeline` is "v2" (default: colour background model and mask, `convert_v2.py`) or "paper"
+    (the dataset paper's grey recipe below, kept for comparison)."""
     if size < 8:
         raise PhotoError(f"output size {size} is too small (use 28, the Fashion-MNIST size)")
+    if pipeline not in PIPELINES:
+        raise PhotoError(f"unknown photo pipeline {pipeline!r}; use {' or '.join(PIPELINES)}")
     name = source_name(source)
     steps: list[tuple[str, np.ndarray]] = []
 
@@ -208,6 +217,8 @@ def prepare_photo(source: ImageSource, size: int = DEFAULT_SIZE, *, keep_steps: 
 
     image = read_image(source, max_pixels)  # upright, 8-bit, at most WORKING_EDGE pixels wide
     keep("original", image)
+    if pipeline == "v2":
+        return _finish_v2(image, size, name, keep, steps)
     image = composite_alpha(image)
     keep("composited", image)
     gray = to_grayscale(image)
@@ -231,6 +242,29 @@ def prepare_photo(source: ImageSource, size: int = DEFAULT_SIZE, *, keep_steps: 
     out = stretch(fg)
     keep("final", out)
     return PhotoResult(image=out, background=background, inverted=inverted, mirrored=mirrored,
+                       steps=steps)
+
+
+def _finish_v2(image: Image.Image, size: int, name: str,
+               keep: Callable[[str, Image.Image | np.ndarray], None],
+               steps: list[tuple[str, np.ndarray]]) -> PhotoResult:
+    """Pipeline v2's mask and ink (`convert_v2`), then the paper's mirror/resize/sharpen/centre."""
+    from fmnist.images.convert_v2 import convert_v2
+
+    ink, mask, inverted = convert_v2(image, keep)
+    if not mask.any():
+        raise PhotoError(f"{name}: found no object that stands out from the background "
+                         "(the photo looks blank or uniform)")
+    ink, mirrored = face_like_dataset(ink)
+    if mirrored:
+        keep("mirrored", ink)
+    ink = resize_longest(ink, size)
+    keep("resized", ink)
+    ink = sharpen(ink)
+    keep("sharpened", ink)
+    out = np.clip(centre(ink, size), 0, 255).round().astype(np.uint8)
+    keep("final", out)
+    return PhotoResult(image=out, background=0.0, inverted=inverted, mirrored=mirrored,
                        steps=steps)
 
 

@@ -23,6 +23,11 @@ MIN_GAIN = 0.5
 MAX_GAIN = 4.0
 # The dimmest item pixel: dataset items are drawn above this (their outline stays visible).
 INK_FLOOR = 30.0
+# A background whose median luma is below this is "dark" (see `already_negative`).
+DARK_BACKGROUND = 80.0
+# ...and an item whose median luma is this much above it is "lighter" (a dark boot on black,
+# lit at the edges, is not).
+LIGHTER_BY = 50.0
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:
@@ -30,10 +35,26 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
     return rgb[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
-def render_ink(rgb: np.ndarray, mask: np.ndarray, mean: float = INK_MEAN,
+def already_negative(rgb: np.ndarray, mask: np.ndarray) -> bool:
+    """Whether the photo is drawn the dataset's way already: a dark background (median luma
+    below `DARK_BACKGROUND`) with an item clearly lighter than it — a drawing on black, a negative.
+    Everything else is negated, the dataset's own step.
+
+    A light item on a dark backdrop is ambiguous; it is taken as already negative because that
+    keeps a drawing's strokes and a negated photo the way they were meant, and the ink
+    normalisation brings either polarity to the dataset's brightness."""
+    if mask.all() or not mask.any():
+        return False
+    luma = luminance(rgb)
+    background, item = float(np.median(luma[~mask])), float(np.median(luma[mask]))
+    return background < DARK_BACKGROUND and item > background + LIGHTER_BY
+
+
+def render_ink(rgb: np.ndarray, mask: np.ndarray, invert: bool = True, mean: float = INK_MEAN,
                std: float = INK_STD) -> np.ndarray:
-    """The item's negative luminance inside `mask`, normalised to `mean`/`std`; 0 outside."""
-    ink = 255.0 - luminance(rgb)
+    """The item's negative luminance (`invert`) or luminance inside `mask`, normalised to
+    `mean`/`std`; 0 outside."""
+    ink = 255.0 - luminance(rgb) if invert else luminance(rgb)
     inside = ink[mask]
     if inside.size == 0:
         return np.zeros(mask.shape, dtype=np.float32)

@@ -1,0 +1,192 @@
+"""Photo pipeline v2 on synthetic photos made here: each step, and the whole conversion.
+
+The hard conditions of real photos, drawn in a few lines each: a white item on white, a dark item
+on dark, an item on a colour gradient hanging from a thin hanger line, a transparent PNG. The
+mask must cover the item and not the hanger or the background, within a tolerance.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage.color import rgb2lab
+
+from fmnist.images import background as bgmod
+from fmnist.images import mask as maskmod
+from fmnist.images import render
+from fmnist.images.photo import PhotoError, prepare_photo
+
+H, W = 180, 160
+
+
+def _shirt_mask() -> np.ndarray:
+    """A T-shirt-like silhouette: a body with two sleeves, in a 180×160 frame."""
+    m = np.zeros((H, W), dtype=bool)
+    m[50:160, 50:110] = True  # body
+    m[50:85, 25:135] = True  # sleeves
+    return m
+
+
+def _texture(seed: int = 0, amplitude: float = 6.0) -> np.ndarray:
+    """Fabric-like texture: smooth random noise of a few grey levels."""
+    rng = np.random.default_rng(seed)
+    noise = rng.normal(0, 1, (H // 6 + 1, W // 6 + 1))
+    big = np.kron(noise, np.ones((6, 6)))[:H, :W]
+    return amplitude * big
+
+
+def _photo(item_rgb, bg_rgb, *, texture: float = 6.0, gradient=None) -> np.ndarray:
+    """RGB uint8 photo: the shirt in `item_rgb` (+ texture) on `bg_rgb` (+ a gradient)."""
+    img = np.empty((H, W, 3), dtype=np.float64)
+    img[:] = bg_rgb
+    if gradient is not None:
+        ramp = np.linspace(0, 1, W)[None, :, None]
+        img = img + ramp * (np.asarray(gradient, float) - np.asarray(bg_rgb, float))
+    mask = _shirt_mask()
+    item = np.asarray(item_rgb, float) + _texture(amplitude=texture)[..., None]
+    img[mask] = item[mask]
+    return np.clip(img, 0, 255).round().astype(np.uint8)
+
+
+def _steps(source) -> dict[str, np.ndarray]:
+    return dict(prepare_photo(source, keep_steps=True).steps)
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max((a | b).sum(), 1))
+
+
+CASES = {
+    "white on white": ((222, 222, 218), (250, 250, 250)),
+    "dark on dark": ((48, 44, 44), (18, 18, 20)),
+    "red on red": ((200, 30, 40), (225, 60, 60)),
+}
+
+
+# -- each step ----------------------------------------------------------------------------------
+def test_background_fit_follows_a_gradient() -> None:
+    photo = _photo((30, 30, 120), (230, 230, 230), gradient=(150, 170, 190))
+    lab = rgb2lab(photo)
+    fitted = bgmod.fit_background(lab)
+    outside = ~_shirt_mask()
+    error = np.linalg.norm(fitted.surface - lab, axis=-1)[outside]
+    assert np.median(error) < 1.5  # the whole backdrop, not just its border, is modelled
+    assert fitted.noise < 2.0  # a clean gradient is not "texture"
+
+
+def test_hanger_line_is_removed_by_the_opening() -> None:
+    m = _shirt_mask()
+    m[5:50, 79:81] = True  # a 2-pixel hanger wire above the collar
+    cleaned = maskmod.clean_mask(m)
+    assert not cleaned[5:40, 79:81].any()
+    assert _iou(cleaned, _shirt_mask()) > 0.97
+
+
+def test_largest_object_kept_and_holes_filled() -> None:
+    m = _shirt_mask()
+    m[100:120, 70:90] = False  # a hole (a white chest print the mask missed)
+    m[5:15, 5:15] = True  # a speck of background clutter
+    cleaned = maskmod.clean_mask(m)
+    assert cleaned[110, 80] and not cleaned[10, 10]
+
+
+def test_dark_item_keeps_its_texture_and_white_item_does_not_vanish() -> None:
+    mask = _shirt_mask()
+    for item in ((20, 20, 20), (235, 235, 235)):
+        ink = render.render_ink(_photo(item, (128, 128, 128), texture=3.0), mask)
+        inside = ink[mask]
+        assert 140 < inside.mean() < 180  # the dataset's ink level, however light the item
+        assert inside.std() > 8  # texture amplified, not a flat silhouette
+        assert (ink[~mask] == 0).all()
+
+
+def test_a_drawing_on_black_is_not_negated() -> None:
+    mask = _shirt_mask()
+    drawing = np.where(mask[..., None], 255, 0).astype(np.uint8).repeat(3, axis=2)
+    assert render.already_negative(drawing, mask)
+    assert not render.already_negative(255 - drawing, mask)
+
+
+# -- the whole conversion on synthetic photos ---------------------------------------------------
+@pytest.mark.parametrize("case", CASES, ids=list(CASES))
+def test_mask_covers_the_item_whatever_its_lightness(case: str) -> None:
+    item, bg = CASES[case]
+    steps = _steps(Image.fromarray(_photo(item, bg)))
+    mask = steps["mask"] > 127
+    assert _iou(mask, _shirt_mask()) > 0.9, case
+    final = steps["final"]
+    assert final.shape == (28, 28) and final.max() > 150  # visible ink, not vanished
+
+
+def test_item_on_a_gradient_with_a_hanger() -> None:
+    photo = _photo((40, 60, 140), (235, 225, 210), gradient=(140, 130, 120))
+    photo[8:50, 79:81] = (90, 60, 30)  # the hanger's wire
+    photo[8:12, 70:90] = (90, 60, 30)  # and its hook
+    steps = _steps(Image.fromarray(photo))
+    mask = steps["mask"] > 127
+    assert _iou(mask, _shirt_mask()) > 0.9
+    assert mask[8:45, 70:90].mean() < 0.05  # the hanger is not part of the item
+    assert not mask[:, :20].any()  # the dark end of the gradient is background
+
+
+def test_transparent_png_uses_its_alpha(tmp_path) -> None:
+    rgba = np.zeros((H, W, 4), dtype=np.uint8)
+    rgba[..., :3] = _photo((250, 250, 250), (0, 0, 0))  # a white item: alpha is the only cue
+    rgba[..., 3] = np.where(_shirt_mask(), 255, 0)
+    path = tmp_path / "cutout.png"
+    Image.fromarray(rgba, "RGBA").save(path)
+    steps = _steps(path)
+    assert _iou(steps["mask"] > 127, _shirt_mask()) > 0.97
+    assert steps["final"].max() > 150
+
+
+def test_final_image_is_centred_with_the_longest_edge_filled() -> None:
+    out = prepare_photo(Image.fromarray(_photo((30, 30, 30), (245, 245, 245)))).image
+    rows, cols = np.flatnonzero(out.any(axis=1)), np.flatnonzero(out.any(axis=0))
+    height, width = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+    assert height == 28 and width >= 26  # 110×110 item box → 28 on both sides
+    assert out.dtype == np.uint8 and out[27, 0] == 0  # below the sleeve: background
+
+
+def test_paper_pipeline_stays_selectable() -> None:
+    photo = Image.fromarray(_photo((30, 30, 30), (245, 245, 245)))
+    paper = prepare_photo(photo, keep_steps=True, pipeline="paper")
+    assert "grayscale" in dict(paper.steps) and paper.image.max() == 255
+    with pytest.raises(PhotoError, match="unknown photo pipeline"):
+        prepare_photo(photo, pipeline="v3")
+
+
+def test_blank_photo_is_refused() -> None:
+    with pytest.raises(PhotoError, match="found no object"):
+        prepare_photo(Image.new("RGB", (120, 100), (240, 240, 240)))
+
+
+# -- the shared real photos (beside the repository; skipped when absent) -------------------------
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "photos"
+EASY = sorted(p for p in SHARED.glob("*") if p.suffix in (".jpg", ".png")) if SHARED.is_dir() \
+    else []
+
+
+@pytest.mark.skipif(not EASY, reason="../shared/photos is not beside the repository")
+@pytest.mark.parametrize("path", EASY, ids=lambda p: p.name)
+def test_shared_photos_look_like_fashion_mnist(path: Path) -> None:
+    out = prepare_photo(path).image
+    rows, cols = np.flatnonzero(out.any(axis=1)), np.flatnonzero(out.any(axis=0))
+    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    assert max(bottom - top, right - left) == 28  # the longest edge fills the canvas
+    assert abs(top - (28 - bottom)) <= 1 and abs(left - (28 - right)) <= 1  # centred
+    inside = out[out > 0]
+    assert (out == 0).mean() >= 0.15 and 110 < inside.mean() < 200  # dataset-like ink
+
+
+@pytest.mark.skipif(not EASY, reason="../shared/photos is not beside the repository")
+def test_a_negated_photo_gives_nearly_the_same_image() -> None:
+    """Light item on a dark background (the photo negated): polarity follows the background."""
+    original = Image.open(SHARED / "bag.jpg").convert("RGB")
+    negated = Image.fromarray(255 - np.asarray(original))
+    light, dark = prepare_photo(original), prepare_photo(negated)
+    assert light.inverted and not dark.inverted
+    assert np.abs(light.image.astype(int) - dark.image).mean() < 1.0
