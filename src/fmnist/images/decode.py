@@ -65,9 +65,10 @@ REFUSED_SUFFIXES = {
 # Leading bytes of refused formats, for a file whose name does not say what it is.
 _REFUSED_MAGIC = (
     (b"\x00\x00\x00\x0cjP  \r\n\x87\n", "JPEG 2000"), (b"\xff\x4f\xff\x51", "JPEG 2000"),
-    (b"\x00\x00\x01\x00", "ICO"), (b"\x00\x00\x02\x00", "CUR"), (b"8BPS", "PSD"),
+    (b"8BPS", "PSD"),
     (b"qoif", "QOI"), (b"DDS ", "DDS"), (b"icns", "ICNS"), (b"\xff\x0a", "JPEG XL"),
-    (b"\x00\x00\x00\x0cJXL ", "JPEG XL"), (b"%!PS", "EPS"),
+    (b"\x00\x00\x00\x0cJXL ", "JPEG XL"), (b"%!PS", "EPS"), (b"\x01\xda", "SGI"),
+    (b"%PDF", "PDF"), (b"DanM", "MSP"), (b"LinS", "MSP"),
 )
 # What Pillow's decoders raise on malformed input (found by tests/test_security_images.py's
 # fuzzing); anything in this list becomes "damaged or truncated image".
@@ -160,6 +161,7 @@ def _decode(handle: BinaryIO, name: str, max_pixels: int) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.filterwarnings("ignore", category=UserWarning, module="PIL")  # bad metadata
             with Image.open(handle, formats=ACCEPTED_FORMATS) as image:
                 _draft(image, max_pixels)
                 check_pixels(image.size, name, max_pixels)
@@ -303,7 +305,11 @@ def _unsupported_message(name: str, head: bytes) -> str:
 
 
 def _refused_kind(name: str, head: bytes) -> str | None:
-    """Which known-but-refused format a file is, from its first bytes or its name."""
+    """Which known-but-refused format a file is, from its name or else its first bytes."""
+    if kind := REFUSED_SUFFIXES.get(Path(name).suffix.lower()):
+        return kind
+    if head[:4] in (b"\x00\x00\x01\x00", b"\x00\x00\x02\x00") and head[4:6] != b"\x00\x00":
+        return "ICO" if head[2] == 1 else "CUR"  # a TGA header can start the same way
     if head[4:12] in (b"ftypavif", b"ftypavis"):
         return "AVIF"
     if head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"hevc"):
@@ -314,7 +320,9 @@ def _refused_kind(name: str, head: bytes) -> str | None:
     if len(head) >= 2 and head[:1] == b"P" and head[1:2] in b"1234567f" and \
             head[2:3] in (b"\n", b"\r", b" ", b"\t"):
         return "PPM/PGM/PBM"
-    return REFUSED_SUFFIXES.get(Path(name).suffix.lower())
+    if head[:1] == b"\x0a" and head[1:2] in b"\x00\x02\x03\x04\x05" and head[2:3] == b"\x01":
+        return "PCX"
+    return None
 
 
 def refused_note(paths: Iterable[Path]) -> str:
