@@ -189,4 +189,13 @@ def test_a_negated_photo_gives_nearly_the_same_image() -> None:
     negated = Image.fromarray(255 - np.asarray(original))
     light, dark = prepare_photo(original), prepare_photo(negated)
     assert light.inverted and not dark.inverted
-    assert np.abs(light.image.astype(int) - dark.image).mean() < 1.0
+    assert ((light.image > 20) != (dark.image > 20)).mean() < 0.02  # the same silhouette
+    assert np.corrcoef(light.image.ravel(), dark.image.ravel())[0, 1] > 0.9  # same texture
+
+
+def test_a_drawing_on_black_stays_bright() -> None:
+    """The web page's canvas: white strokes on black are kept as drawn, not dimmed."""
+    canvas = np.zeros((280, 280), np.uint8)
+    canvas[40:240, 100:180] = 255
+    result = prepare_photo(Image.fromarray(canvas))
+    assert not result.inverted and result.image[14, 14] > 200 and result.image[14, 0] == 0

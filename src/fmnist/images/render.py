@@ -52,12 +52,18 @@ def already_negative(rgb: np.ndarray, mask: np.ndarray) -> bool:
 
 def render_ink(rgb: np.ndarray, mask: np.ndarray, invert: bool = True, mean: float = INK_MEAN,
                std: float = INK_STD) -> np.ndarray:
-    """The item's negative luminance (`invert`) or luminance inside `mask`, normalised to
-    `mean`/`std`; 0 outside."""
-    ink = 255.0 - luminance(rgb) if invert else luminance(rgb)
-    inside = ink[mask]
-    if inside.size == 0:
+    """The item's negative luminance inside `mask`, normalised to `mean`/`std`; 0 outside.
+
+    With `invert=False` the photo is already drawn the dataset's way (`already_negative`: a
+    drawing on black): its luminance is kept and only stretched to peak at 255, so a user's
+    white strokes stay white rather than being dimmed to the photo ink level."""
+    if not mask.any():
         return np.zeros(mask.shape, dtype=np.float32)
+    if not invert:
+        ink = np.where(mask, luminance(rgb), 0.0)
+        return (ink * (255.0 / max(float(ink.max()), 1.0))).astype(np.float32)
+    ink = 255.0 - luminance(rgb)
+    inside = ink[mask]
     spread = float(inside.std())
     gain = float(np.clip(std / max(spread, 1e-6), MIN_GAIN, MAX_GAIN))
     drawn = mean + (ink - float(inside.mean())) * gain
