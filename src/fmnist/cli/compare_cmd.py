@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from fmnist.cli.app import app
-from fmnist.cli.options import DataDirOption, DataOption, SizeOption, TestDataOption
-from fmnist.data.resolve import resolve_data
+from fmnist.cli.options import (
+    DataDirOption,
+    DataOption,
+    SeedOption,
+    SizeOption,
+    TestDataOption,
+    TrainSizeOption,
+)
 from fmnist.errors import FmnistError
-from fmnist.evaluation.compare import PRESETS, compare, resolve_models
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from fmnist.evaluation.compare import Comparison
 
 
 @app.command("compare")
@@ -25,9 +34,8 @@ def compare_cmd(
                              "the best model."),
     runs: Path | None = typer.Option(None, help="Folder of the comparison's runs (default: "
                                      "OUT/runs); finished runs with the same settings are reused."),
-    train_size: int | None = typer.Option(None, "--train-size", help="Use a stratified subset "
-                                          "of this many training images for every model."),
-    seed: int = typer.Option(0, help="Random seed for subsets, splits and models."),
+    train_size: int | None = TrainSizeOption,
+    seed: int = SeedOption,
     explore: bool = typer.Option(True, "--explore/--no-explore",
                                  help="Put the data analysis first in the report."),
     data: Path | None = DataOption,
@@ -36,6 +44,11 @@ def compare_cmd(
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Train (or reuse) a suite of models, rank them on the test set, write report.html."""
+    from rich.console import Console
+
+    from fmnist.data.resolve import resolve_data, training_subset
+    from fmnist.evaluation.compare import PRESETS, compare, resolve_models
+
     if preset not in PRESETS:
         raise FmnistError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
     names = [m.strip() for m in models.split(",") if m.strip()] if models else None
@@ -44,13 +57,8 @@ def compare_cmd(
     resolve_models(PRESETS[preset], names)  # a typo fails now, not after loading the data
     console = Console(soft_wrap=True)  # paths stay whole when piped
     train, test, description = resolve_data(data, test_data, data_dir, size, seed)
-    if train_size is not None:
-        if train_size < 2 * train.n_classes:
-            raise FmnistError(f"--train-size {train_size} is too small; use at least "
-                              f"{2 * train.n_classes}")
-        if train_size < len(train):
-            train = train.head(n=train_size, seed=seed)
-            description += f"; every model trained on a stratified subset of {train_size:,}"
+    train, note = training_subset(train, train_size, seed)
+    description += note
     result = compare(train, test, out, preset=preset, models=names, runs_dir=runs, seed=seed,
                      data_description=description, with_explore=explore,
                      log=lambda line: console.print(line, highlight=False))
@@ -64,8 +72,10 @@ def compare_cmd(
         raise FmnistError("every model failed; see the errors above and in the report")
 
 
-def _print_leaderboard(console: Console, result) -> None:
+def _print_leaderboard(console: Console, result: Comparison) -> None:
     """A compact leaderboard for the terminal (the report has every column)."""
+    from rich.table import Table
+
     from fmnist.reporting.compare_report import LEADERBOARD_COLUMNS, leaderboard_rows
 
     keys = ("rank", "model", "accuracy", "ci", "mcnemar_p", "fit_seconds", "train_images")

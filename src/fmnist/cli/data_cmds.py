@@ -6,27 +6,24 @@ import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from fmnist.cli.app import app
-from fmnist.data.facts import split_summary, verify_files
-from fmnist.data.official import SPLITS, load_fashion_mnist
+from fmnist.cli.options import DataDirOption
 
 data_app = typer.Typer(help="Inspect and verify the official Fashion-MNIST files.",
                        no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
-DataDirOption = typer.Option(
-    None, "--data-dir",
-    help="Folder with the four official .gz files "
-         "(default: $FMNIST_DATA, the cache, /usr/share/datasets/fashion-mnist).")
 JsonOption = typer.Option(False, "--json", help="Print JSON instead of tables.")
 
 
 @data_app.command("verify")
 def verify(data_dir: Path | None = DataDirOption) -> None:
     """Check the SHA-256 of every official file (decompressed content)."""
+    from rich.console import Console
+
+    from fmnist.data.facts import verify_files
+
     console = Console(soft_wrap=True)  # paths stay whole when piped
     for row in verify_files(data_dir):
         console.print(f"[green]ok[/] {row['file']:28s} {row['status']:16s} {row['path']}")
@@ -35,6 +32,12 @@ def verify(data_dir: Path | None = DataDirOption) -> None:
 @data_app.command("info")
 def info(data_dir: Path | None = DataDirOption, as_json: bool = JsonOption) -> None:
     """Shapes, class counts per split, pixel statistics, file locations and checksum status."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from fmnist.data.facts import split_summary, verify_files
+    from fmnist.data.official import SPLITS, load_fashion_mnist
+
     files = verify_files(data_dir)
     summaries = {}
     for split_name in SPLITS:
@@ -71,6 +74,7 @@ def info(data_dir: Path | None = DataDirOption, as_json: bool = JsonOption) -> N
 @data_app.command("download")
 def download_files() -> None:
     """Download the official files into the user cache (MD5-checked, atomic), with progress."""
+    from rich.console import Console
     from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 
     from fmnist.data.sources import OFFICIAL_FILES, cache_dir, download, locate

@@ -5,11 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
 from fmnist.cli.app import app
 from fmnist.errors import FmnistError
-from fmnist.runs.store import load
 
 
 @app.command("export")
@@ -22,7 +20,10 @@ def export(
                                "onnxruntime reproduces the model on the official test set."),
 ) -> None:
     """Export a saved model to ONNX, checked against the original with onnxruntime."""
+    from rich.console import Console
+
     from fmnist.runs.export import export_onnx
+    from fmnist.runs.store import load
 
     if fmt.lower() != "onnx":
         raise FmnistError(f"unknown export format {fmt!r}; supported: onnx")
