@@ -2,8 +2,9 @@
 
 One evaluation path serves every model (torch or scikit-learn), because every model takes raw
 uint8 images and follows the scikit-learn classifier API. The numbers come from libraries:
-scikit-learn for precision/recall/F1, confusion matrix, log-loss and top-k accuracy; statsmodels
-for the binomial confidence interval of the accuracy and McNemar's exact test.
+scikit-learn for precision/recall/F1, confusion matrix, log-loss and top-k accuracy; SciPy's
+exact binomial test (`scipy.stats.binomtest`) for the confidence interval of the accuracy and for
+McNemar's exact test (the same numbers statsmodels gives, without its pandas/patsy stack).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.stats import binomtest
 from sklearn.base import BaseEstimator
 from sklearn.metrics import (
     confusion_matrix,
@@ -23,15 +25,13 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
     top_k_accuracy_score,
 )
-from statsmodels.stats.contingency_tables import mcnemar
-from statsmodels.stats.proportion import proportion_confint
 
 from fmnist.data import Dataset
 from fmnist.errors import FmnistError
 
-#: statsmodels' names for the two interval methods we offer: Wilson's score interval (good
-#: coverage, the default) and the conservative exact Clopper-Pearson ("beta") interval.
-CI_METHODS = {"wilson": "wilson", "clopper-pearson": "beta"}
+#: SciPy's names for the two interval methods we offer: Wilson's score interval (good coverage,
+#: the default) and the conservative exact Clopper-Pearson interval.
+CI_METHODS = {"wilson": "wilson", "clopper-pearson": "exact"}
 
 #: File names of saved weights (fmnist.runs.store); their total is a run's "saved size".
 MODEL_FILES = ("model.safetensors", "model.skops", "model.json")
@@ -63,7 +63,9 @@ def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> McNemarResult
     """McNemar's exact (binomial) test: do models A and B differ in accuracy on the same images?
 
     Two accuracies on one test set are not independent samples, so a difference of CIs would be
-    wrong; the paired test looks only at images where exactly one model is right.
+    wrong; the paired test looks only at images where exactly one model is right. Under "equally
+    accurate" each discordant image is a fair coin flip, so the p-value is the two-sided exact
+    binomial test of `only_a` successes in `only_a + only_b` trials at p = 1/2.
     """
     a = np.asarray(correct_a, dtype=bool)
     b = np.asarray(correct_b, dtype=bool)
@@ -73,7 +75,7 @@ def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> McNemarResult
     table = np.array([[np.sum(a & b), np.sum(a & ~b)], [np.sum(~a & b), np.sum(~a & ~b)]])
     only_a, only_b = int(table[0, 1]), int(table[1, 0])
     # With no discordant pair the models agree everywhere: no evidence of a difference.
-    pvalue = 1.0 if only_a + only_b == 0 else float(mcnemar(table, exact=True).pvalue)
+    pvalue = 1.0 if only_a + only_b == 0 else float(binomtest(only_a, only_a + only_b).pvalue)
     return McNemarResult(only_a, only_b, int(table[0, 0]), int(table[1, 1]), min(pvalue, 1.0))
 
 
@@ -84,8 +86,8 @@ def accuracy_ci(correct: int, total: int, method: str = "wilson",
         raise FmnistError(f"unknown CI method {method!r}; use one of {', '.join(CI_METHODS)}")
     if total <= 0:
         raise ValueError("cannot compute a confidence interval on zero images")
-    low, high = proportion_confint(correct, total, alpha=alpha, method=CI_METHODS[method])
-    return float(low), float(high)
+    interval = binomtest(correct, total).proportion_ci(1 - alpha, CI_METHODS[method])
+    return float(interval.low), float(interval.high)
 
 
 @dataclass
