@@ -328,3 +328,26 @@ def test_predict_paths_reads_float_npy_by_the_same_rule(tmp_path, small_train) -
     assert by_file[str(tmp_path / "u8.npy")] == by_file[str(tmp_path / "f.npy")]
     with pytest.raises(FmnistError):
         predict(model, np.full((28, 28), 2.0e3))
+
+
+# -- names in the command's output (#22) --------------------------------------------------------
+def test_predict_output_escapes_control_characters_in_names(tmp_path, small_train, small_test
+                                                            ) -> None:
+    from fmnist.runs.train import train_run
+
+    run = train_run("knn", {}, small_train.head(n_per_class=20, seed=0),
+                    small_test.head(n_per_class=5, seed=0), out_root=tmp_path / "runs").run_dir
+    names = ["tab\there.png", "new\nline.png", "\x1b[31mred.png"]
+    for name in names:
+        (tmp_path / name).write_bytes(_encode(_garment(), "PNG"))
+    (tmp_path / "bad\x1b[2J[bold].png").write_text("not an image")
+    files = [str(tmp_path / n) for n in [*names, "bad\x1b[2J[bold].png"]]
+    out = subprocess.run([sys.executable, "-m", "fmnist", "predict", str(run), *files],
+                         capture_output=True, text=True, timeout=180)
+    assert out.returncode == 1, out.stderr  # one input failed, the others were predicted
+    rows = out.stdout.splitlines()
+    assert len(rows) == 3 and all(len(row.split("\t")) == 3 for row in rows), rows
+    shown = [row.split("\t")[0].rsplit("/", 1)[-1] for row in rows]
+    assert shown == ["tab\\there.png", "new\\nline.png", "\\x1b[31mred.png"]
+    assert "\x1b" not in out.stdout + out.stderr
+    assert "bad\\x1b[2J[bold].png" in out.stderr  # escaped, not stripped, markup kept literal

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape as markup_escape
 
 from fmnist.cli.app import app
 from fmnist.images.photo import DEFAULT_MAX_PIXELS
@@ -41,17 +42,41 @@ def predict(
     for result in results:
         if isinstance(result, InputFailure):
             failed += 1
-            err.print(f"[bold red]error:[/] {result.error}")
+            err.print(f"[bold red]error:[/] {markup_escape(printable(result.error))}")
             records.append(result.to_dict())
             continue
         if as_json:
             records.append(result.to_dict())
             continue
-        ranked = "  ".join(f"{name} {p:6.1%}" for name, p in result.top_k)
-        typer.echo(f"{result.source}\t{result.message}\t{ranked}")
+        ranked = "  ".join(f"{printable(name)} {p:6.1%}" for name, p in result.top_k)
+        typer.echo(f"{printable(result.source)}\t{printable(result.message)}\t{ranked}")
     if as_json:
         typer.echo(json.dumps({"run": str(loaded.path), "results": records}, indent=2))
     if show is not None:
         err.print(f"intermediate steps saved under {show}")
     if failed:
         sys.exit(1)
+
+
+# Bidirectional-text overrides can make a file name read as something else in a terminal.
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def printable(text: str) -> str:
+    """`text` with backslashes, control characters and bidi overrides escaped (`\\n`, `\\t`,
+    `\\x1b`, `\\u202e`), so a file name can neither break a TSV row nor drive the terminal,
+    and still reads as its own text (issue 11 #22: escape, never strip)."""
+    out = []
+    for char in text:
+        code = ord(char)
+        if char == "\\":
+            out.append("\\\\")
+        elif char in "\t\n\r":
+            out.append({"\t": "\\t", "\n": "\\n", "\r": "\\r"}[char])
+        elif code < 0x20 or 0x7F <= code < 0xA0:
+            out.append(f"\\x{code:02x}")
+        elif char in _BIDI:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(char)
+    return "".join(out)
