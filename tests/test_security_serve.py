@@ -129,6 +129,15 @@ def test_json_schema_is_strict(run_dir, case, doc, code) -> None:
         assert status == 422 and json.loads(body)["error"] == code, body[:200]
 
 
+def test_json_over_1_mb_is_refused_before_parsing(run_dir) -> None:
+    """10 MB of JSON used to block the event loop ~0.5 s in `json.loads`."""
+    with real_server(create_app(run_dir)) as port, connect(port) as sock:
+        start = time.perf_counter()
+        status, _, body = json_post(sock, "[" + ",".join(["0"] * 2_000_000) + "]")
+        assert status == 413 and json.loads(body)["error"] == "payload_too_large"
+        assert time.perf_counter() - start < 5
+
+
 def test_json_floats_in_0_1_give_the_answers_of_0_255(run_dir, small_test) -> None:
     """The one pixel rule (issue 14 #1) holds for the API too."""
     images = small_test.images[:8]

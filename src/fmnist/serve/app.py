@@ -38,6 +38,9 @@ from fmnist.serve.photos import MAX_PIXELS, photo_to_image
 STATIC = Path(__file__).with_name("static")
 MAX_BODY_BYTES = 10_000_000  # 10 MB: a large phone photo fits, a flood does not
 MAX_IMAGES = 16  # images per request: a page of uploads, not a dataset
+# JSON bodies: 16 arrays of 28×28 numbers written out in full are ~300 KB. `json.loads` runs on
+# the event loop, and 10 MB of JSON held every other client up for ~0.5 s.
+MAX_JSON_BYTES = 1_000_000
 DECODERS = 2  # photos decoded at once: one per core; more would only add memory
 
 
@@ -161,7 +164,12 @@ async def _read_images(request: Request, shape: tuple[int, int], limits: Limits,
     """
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "application/json" or ctype.endswith("+json"):
-        images = parse_json_images(await request.body(), shape, limits.max_images)
+        body = await request.body()
+        if len(body) > MAX_JSON_BYTES:
+            raise ApiError(413, "payload_too_large",
+                           f"{len(body):,} bytes of JSON exceed the limit of {MAX_JSON_BYTES:,} "
+                           f"for pixel arrays ({limits.max_images} images of 28×28 need ~300 KB)")
+        images = parse_json_images(body, shape, limits.max_images)
         return [f"array[{i}]" for i in range(len(images))], images
     if ctype == "multipart/form-data":
         uploads = await _uploads(request, limits.max_images)
