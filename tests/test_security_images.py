@@ -316,6 +316,19 @@ def test_classical_models_answer_the_same_for_floats_in_0_1(name, small_train, s
     assert [p.label for p in answers] == [p.label for p in predict(model, small_test.images[:20])]
 
 
+def test_torch_models_answer_the_same_for_floats_in_0_1(small_train, small_test) -> None:
+    """`TorchClassifier` used to refuse floats in 0..1; it now reads them by the same rule."""
+    from fmnist.models.torch_estimator import TorchClassifier
+
+    train = small_train.head(n_per_class=20, seed=0)
+    model = TorchClassifier(arch="cnn", width=4, depth=2, epochs=1, verbose=False,
+                            random_state=0).fit(train.images / 255.0, train.labels)
+    images = small_test.images[:100]
+    np.testing.assert_array_equal(model.predict(images / 255.0), model.predict(images))
+    with pytest.raises(FmnistError, match="0..255"):
+        model.predict(images * 2.0)
+
+
 def test_predict_paths_reads_float_npy_by_the_same_rule(tmp_path, small_train) -> None:
     train = small_train.head(n_per_class=20, seed=0)
     model = create_model("knn").fit(train.images, train.labels)
