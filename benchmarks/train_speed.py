@@ -11,6 +11,8 @@
   quick      fit neural models with their registry `quick` overrides (the comparison preset)
   adaboost   does boosting help a CNN? `adaboost-cnn` test accuracy after each member, against
              one member alone and one CNN given the whole ensemble's epochs (McNemar on both)
+  profile    where a training epoch's time goes: torch.profiler over a few steps of a model
+             (top operators by device and host time), to profile before tuning (issue 13)
 
 Every result is printed as one JSON line (and appended to --out when given).
 """
@@ -238,6 +240,42 @@ def bench_inference(args: argparse.Namespace) -> None:
         _emit({"bench": "inference", "arch": arch, "images_per_s_by_batch": rates}, args.out)
 
 
+def bench_profile(args: argparse.Namespace) -> None:
+    """Profile `args.steps` training steps of a registered model after a warm-up epoch."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from fmnist.models import engine
+
+    params = {**json.loads(args.params or "{}"), "verbose": False}
+    model = create_model(args.model, **params)
+    data = load_fashion_mnist("train").head(n=args.images)
+    model.set_params(epochs=1, val_fraction=0.0).fit(data.images, data.labels)  # warm-up
+    dev = pick_device(model.device_)
+    cfg = engine.TrainConfig(epochs=1, batch_size=args.batch, lr=0.01, optimizer="sgd",
+                             device=dev, verbose=False,
+                             augment=engine.parse_augment(model.get_params()["augment"]))
+    x = torch.from_numpy(data.images.copy()).unsqueeze(1)
+    y = torch.from_numpy(data.labels.astype(np.int64))
+    run = engine.setup(model.net_, x, y, None, None, None, cfg)
+    run.net.train()
+    gen = torch.Generator(device=dev).manual_seed(0)
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == "cuda" else [])
+    with profile(activities=acts) as prof:
+        t0 = time.perf_counter()
+        for step in range(args.steps):
+            idx = torch.randint(0, len(x), (args.batch,), device=dev)
+            engine.train_step(run, idx, step, gen, 0)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - t0
+    key = "self_cuda_time_total" if dev.type == "cuda" else "self_cpu_time_total"
+    print(prof.key_averages().table(sort_by=key, row_limit=25), flush=True)
+    _emit({"bench": "profile", "model": args.model, "params": params, "batch": args.batch,
+           "steps": args.steps, "ms_per_step": round(1000 * seconds / args.steps, 2),
+           "images_per_s": round(args.batch * args.steps / seconds), "device": str(dev)},
+          args.out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -261,9 +299,16 @@ def main() -> None:
     p.add_argument("--params", default=None, help="JSON overrides of adaboost-cnn")
     p = sub.add_parser("inference")
     p.add_argument("archs", nargs="+")
+    p = sub.add_parser("profile")
+    p.add_argument("model")
+    p.add_argument("--params", default=None, help="JSON parameter overrides")
+    p.add_argument("--batch", type=int, default=1024)
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--images", type=int, default=8192, help="training images to warm up on")
     args = parser.parse_args()
     benches = {"seed1": bench_seed1, "cnn": bench_cnn, "curve": bench_curve, "model": bench_model,
-               "quick": bench_quick, "adaboost": bench_adaboost, "inference": bench_inference}
+               "quick": bench_quick, "adaboost": bench_adaboost, "inference": bench_inference,
+               "profile": bench_profile}
     benches[args.bench](args)
 
 

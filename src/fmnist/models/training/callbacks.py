@@ -156,7 +156,7 @@ class ProgressBar(Callback):
             TextColumn("loss {task.fields[loss]:.4f} acc {task.fields[acc]:.4f} "
                        "{task.fields[ips]:,.0f} img/s"),
             TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-            console=self.console, transient=False)
+            console=self.console, transient=False, disable=not verbose)
         self.task: Any = None
 
     def on_train_begin(self, run: Run) -> None:

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Issue 13's GPU measurements in one script, for one lent GPU session (≤ 8 minutes in all).
+#
+#   On the device (repository root; the four official .gz files in .devdata/, carried):
+#       OUT=$OUT bash benchmarks/device_run.sh
+#   CPU smoke test of this script (tiny settings, blocks the packages the device lacks):
+#       SMOKE=1 OUT=/tmp/devrun PYTHON=.venv/bin/python bash benchmarks/device_run.sh
+#
+# Steps, each under its own hard time limit (and never past BUDGET seconds in all), so a failing
+# or slow step cannot take the others down:
+#   env       torch / GPU / imports
+#   cnn       default `cnn`: training images/s and test accuracy (2 seeds)
+#   profile   torch.profiler over 30 training steps of `speednet` and of `cnn` at batch 1024
+#   speedrun  `speednet`: epochs chosen on a 10 % validation split of the training set, then
+#             10 seeds on all 60k, scored on the test set (floor: ≥ 0.940 mean in ≤ 5 s)
+#   best      the `best` recipe (speednet width 128 + random erasing), one seed, with a
+#             validation curve (floor: ≥ 0.960 within 3 min)
+# Results (at most 8 files): $OUT/summary.txt, one log per step, speedrun.jsonl, speedrun.md.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+: "${OUT:?set OUT to the folder for the results}"
+mkdir -p "$OUT"
+PYTHON=${PYTHON:-python3}
+DEVICE=${DEVICE:-auto}
+BUDGET=${BUDGET:-465}
+export PYTHONPATH=src FMNIST_DATA=${FMNIST_DATA:-.devdata}
+export FMNIST_CACHE=${FMNIST_CACHE:-/tmp/fmnist-cache}
+SR=(benchmarks/speedrun.py --device "$DEVICE" --out-dir "$OUT")
+if [[ ${SMOKE:-0} == 1 ]]; then
+    # Tiny settings, and the packages the GPU machine lacks made unimportable.
+    block=$(mktemp -d)
+    for m in platformdirs skops fastapi uvicorn onnx onnxruntime onnxscript statsmodels; do
+        echo "raise ImportError('$m is not on the GPU machine')" > "$block/$m.py"
+    done
+    export PYTHONPATH="$block:src"
+    [[ $DEVICE == auto ]] && DEVICE=cpu
+    SR=(benchmarks/speedrun.py --device "$DEVICE" --out-dir "$OUT" --max-train 600
+        --max-test 200 --set width=8)
+    BUDGET=${SMOKE_BUDGET:-400}
+fi
+START=$(date +%s)
+
+step() {  # step NAME CAP COMMAND...: at most CAP seconds and never past the budget
+    local name=$1 cap=$2 left
+    shift 2
+    left=$((BUDGET - ($(date +%s) - START)))
+    ((left < cap)) && cap=$left
+    if ((cap < 10)); then
+        echo "$name: skipped, budget spent" >>"$OUT/summary.txt"
+        return
+    fi
+    timeout -k 5 "$cap" "$@" >"$OUT/$name.log" 2>&1
+    echo "$name: exit $? after $(($(date +%s) - START)) s (cap $cap s)" >>"$OUT/summary.txt"
+}
+
+smoke() { [[ ${SMOKE:-0} == 1 ]] && echo "$1" || echo "$2"; }
+
+step env 30 bash -c "nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv || true
+    $PYTHON -c 'import sys, torch; print(sys.version); print(torch.__version__, torch.cuda.is_available(), torch.cuda.get_device_name() if torch.cuda.is_available() else \"no GPU\"); import fmnist.models.engine, fmnist.models.torch_estimator; from fmnist.data import load_fashion_mnist; print(load_fashion_mnist(\"test\", allow_download=False).images.shape)'"
+step cnn 45 "$PYTHON" "${SR[@]}" --recipe cnn --seeds 2 --time-cap 30
+step profile 45 bash -c "$PYTHON benchmarks/train_speed.py profile speednet --batch $(smoke 64 1024) --steps $(smoke 3 30) --images $(smoke 600 8192) && $PYTHON benchmarks/train_speed.py profile cnn --batch $(smoke 64 1024) --steps $(smoke 3 30) --images $(smoke 600 8192)"
+step speedrun 170 "$PYTHON" "${SR[@]}" --recipe speedrun --seeds "$(smoke 2 10)" \
+    --epochs-grid "$(smoke 1,2 8,10,12,15,18)" --target 0.944 --time-cap "$(smoke 60 120)"
+step best 200 "$PYTHON" "${SR[@]}" --recipe best --seeds 1 --set val_fraction=0.1 \
+    $(smoke "--epochs 2" "") --time-cap 190
+echo "total: $(($(date +%s) - START)) s" >>"$OUT/summary.txt"
+cat "$OUT/summary.txt"
+[[ -f $OUT/speedrun.md ]] && cat "$OUT/speedrun.md"
+exit 0

@@ -1,0 +1,233 @@
+"""Fashion-MNIST speedrun: test accuracy against training time for named recipes, over seeds.
+
+    PYTHONPATH=src python3 benchmarks/speedrun.py --recipe speedrun --seeds 10 \
+        --epochs-grid 8,10,12,14 --target 0.945 --device cuda --out-dir results/
+
+Protocol (issue 13):
+- the number of epochs is fixed before any test image is looked at: either given (`--epochs`)
+  or chosen on a stratified 10 % validation split of the *training* set (`--epochs-grid`: the
+  fewest epochs whose mean validation accuracy over `--choose-seeds` seeds reaches `--target`,
+  else the most accurate);
+- then each seed trains on all training images and is scored once on the official test set;
+- "train s" is `fit_seconds_`: the training loop with the data already in memory (moving it
+  to the device, the epochs, the final weight averaging) — no file reading, no evaluation; on a
+  GPU one untimed warm-up fit first pays for CUDA/cuDNN start-up, as airbench does; the whole
+  command's wall time is reported separately;
+- a recipe stops starting new seeds when the next one would pass `--time-cap` seconds.
+Results: one JSON line per run and per recipe summary (`speedrun.jsonl`) and a Markdown table
+(`speedrun.md`) in `--out-dir`, with the machine named on every line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fmnist.data import Dataset, load_fashion_mnist
+from fmnist.models import create_model
+from fmnist.models.engine import pick_device
+
+COMMAND_START = time.perf_counter()
+
+RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
+    # name: (registered model, overrides of its defaults)
+    "cnn": ("cnn", {}),
+    "speedrun": ("speednet", {}),
+    "best": ("speednet", {"width": 128, "epochs": 40, "augment": "translate,altflip,erase"}),
+    "resnet-best": ("resnet", {"width": 64, "epochs": 40, "batch_size": 512, "lr": 0.4,
+                               "augment": "translate,flip,erase", "tta": "flip-shift",
+                               "val_fraction": 0.0}),
+}
+
+
+def machine(device: torch.device) -> str:
+    """What ran it, for every result line (numbers from different machines never compare)."""
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}"
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def fit_and_score(model_name: str, params: dict[str, Any], train: Dataset, test: Dataset,
+                  device: torch.device) -> dict[str, Any]:
+    """Train one model and score it once; times the training loop and the evaluation."""
+    model = create_model(model_name, **params)
+    _sync(device)
+    model.fit(train.images, train.labels)
+    _sync(device)
+    t0 = time.perf_counter()
+    acc = float(model.score(test.images, test.labels))
+    _sync(device)
+    epochs = model.history_
+    ips = [h["images_per_s"] for h in epochs[1:]] or [h["images_per_s"] for h in epochs]
+    return {"accuracy": acc, "train_s": round(model.fit_seconds_, 3),
+            "eval_s": round(time.perf_counter() - t0, 3), "epochs": len(epochs),
+            "n_train": int(model.n_train_), "median_epoch_img_s": round(statistics.median(ips)),
+            "img_s": round(model.n_train_ * len(epochs) / model.fit_seconds_),
+            **({"val_curve": [round(h["val_acc"], 4) for h in epochs]}
+               if epochs and epochs[0]["val_acc"] is not None else {})}
+
+
+def choose_epochs(model_name: str, params: dict[str, Any], train: Dataset, grid: list[int],
+                  seeds: int, target: float, device: torch.device, log: Any) -> int:
+    """The fewest epochs of `grid` whose mean validation accuracy reaches `target` (else the
+    best), on a stratified 90/10 split of the training set: the test set is never seen."""
+    from fmnist.data import split
+
+    fit_part, val_part = split(train, 0.1, seed=12345)
+    best_epochs, best_acc = grid[-1], -1.0
+    for epochs in grid:
+        accs = [fit_and_score(model_name, {**params, "epochs": epochs, "random_state": 1000 + s},
+                              fit_part, val_part, device)["accuracy"] for s in range(seeds)]
+        mean = statistics.fmean(accs)
+        log({"phase": "choose", "epochs": epochs, "val_accuracy": accs, "val_mean": mean})
+        if mean >= target:
+            return epochs
+        if mean > best_acc:
+            best_epochs, best_acc = epochs, mean
+    return best_epochs
+
+
+def warm_up(model_name: str, params: dict[str, Any], train: Dataset,
+            device: torch.device) -> None:
+    """One short untimed fit so CUDA context, cuDNN autotuning and compilation are paid once."""
+    if device.type == "cuda":
+        small = train.head(n_per_class=300)
+        create_model(model_name, **{**params, "epochs": 1}).fit(small.images, small.labels)
+
+
+def summarise(name: str, runs: list[dict[str, Any]], epochs: int, where: str) -> dict[str, Any]:
+    """Mean ± std over seeds of accuracy and training time."""
+    accs = [r["accuracy"] for r in runs]
+    secs = [r["train_s"] for r in runs]
+
+    def std(v: list[float]) -> float:
+        return statistics.stdev(v) if len(v) > 1 else 0.0
+
+    return {"phase": "summary", "recipe": name, "epochs": epochs, "seeds": len(runs),
+            "acc_mean": round(statistics.fmean(accs), 4), "acc_std": round(std(accs), 4),
+            "acc_min": round(min(accs), 4), "train_s_mean": round(statistics.fmean(secs), 2),
+            "train_s_std": round(std(secs), 2),
+            "img_s_mean": round(statistics.fmean(r["img_s"] for r in runs)),
+            "machine": where}
+
+
+def run_recipe(name: str, args: argparse.Namespace, train: Dataset, test: Dataset,
+               device: torch.device, log: Any) -> dict[str, Any] | None:
+    """Choose epochs (optionally), then train and score seed after seed within the time cap."""
+    model_name, recipe = RECIPES[name]
+    params = {**recipe, **_overrides(args.set), "device": str(device), "verbose": False}
+    if args.max_train:
+        params["max_train"] = args.max_train
+    warm_up(model_name, params, train, device)
+    started = time.perf_counter()
+    epochs = args.epochs or params.get("epochs")
+    if args.epochs_grid:
+        grid = [int(v) for v in args.epochs_grid.split(",")]
+        epochs = choose_epochs(model_name, params, train, grid, args.choose_seeds, args.target,
+                               device, lambda rec: log({"recipe": name, **rec}))
+    runs: list[dict[str, Any]] = []
+    for seed in range(args.seeds):
+        spent = time.perf_counter() - started
+        last = runs[-1]["train_s"] + runs[-1]["eval_s"] if runs else 0.0
+        if args.time_cap and spent + last > args.time_cap:
+            log({"recipe": name, "phase": "time-cap", "seeds_done": len(runs),
+                 "spent_s": round(spent, 1)})
+            break
+        run = fit_and_score(model_name, {**params, "epochs": epochs, "random_state": seed},
+                            train, test, device)
+        runs.append(run)
+        log({"recipe": name, "phase": "run", "seed": seed, **run})
+    if not runs:
+        return None
+    summary = summarise(name, runs, int(epochs or 0), machine(device))
+    log({**summary, "params": {k: v for k, v in params.items() if k != "verbose"}})
+    return summary
+
+
+def _overrides(pairs: list[str]) -> dict[str, Any]:
+    """`key=value` pairs; values parsed as JSON when they can be (numbers, true, null)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def markdown(summaries: list[dict[str, Any]], command_s: float) -> str:
+    """The results table (one row per recipe) and the whole command's wall time."""
+    lines = ["| recipe | epochs | seeds | test accuracy (mean ± std, min) | train s (mean ± std) "
+             "| img/s | machine |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for s in summaries:
+        lines.append(f"| {s['recipe']} | {s['epochs']} | {s['seeds']} | {s['acc_mean']:.4f} ± "
+                     f"{s['acc_std']:.4f} (min {s['acc_min']:.4f}) | {s['train_s_mean']:.2f} ± "
+                     f"{s['train_s_std']:.2f} | {s['img_s_mean']:,} | {s['machine']} |")
+    lines.append(f"\nWhole command: {command_s:.1f} s wall time (loading, warm-up, epoch "
+                 "choice, every seed's training and evaluation).")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipe", action="append", choices=sorted(RECIPES), required=True)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, help="fixed epochs (else the recipe's own)")
+    parser.add_argument("--epochs-grid", help="comma list of epochs to choose from on val")
+    parser.add_argument("--choose-seeds", type=int, default=1)
+    parser.add_argument("--target", type=float, default=1.0, help="val accuracy to reach")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--max-train", type=int, help="stratified training subset (smoke)")
+    parser.add_argument("--max-test", type=int, help="stratified test subset (smoke only)")
+    parser.add_argument("--time-cap", type=float, help="seconds per recipe before seeds stop")
+    parser.add_argument("--set", action="append", default=[], help="key=value override")
+    parser.add_argument("--out-dir", type=Path, default=Path("."))
+    args = parser.parse_args()
+    device = pick_device(args.device)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    jsonl = args.out_dir / "speedrun.jsonl"
+
+    def log(rec: dict[str, Any]) -> None:
+        line = json.dumps({"device": str(device), **rec})
+        print(line, flush=True)
+        with jsonl.open("a") as fh:
+            fh.write(line + "\n")
+
+    train = load_fashion_mnist("train", allow_download=False)
+    test = load_fashion_mnist("test", allow_download=False)
+    if args.max_test:
+        test = test.head(n_per_class=max(1, args.max_test // 10))
+    summaries = [s for name in args.recipe
+                 if (s := run_recipe(name, args, train, test, device, log)) is not None]
+    command_s = time.perf_counter() - COMMAND_START
+    log({"phase": "command", "recipes": args.recipe, "command_s": round(command_s, 1),
+         "machine": machine(device), "pid": os.getpid()})
+    with (args.out_dir / "speedrun.md").open("a") as fh:
+        fh.write(markdown(summaries, command_s))
+
+
+if __name__ == "__main__":
+    main()
