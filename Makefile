@@ -6,10 +6,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint explore bench clean dataset
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,distributed]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[serve,export,distributed,dev]'
 	touch $(STAMP)
 
 # The official files: Debian/Ubuntu's package when nothing else has them (needs root and apt).

@@ -11,6 +11,18 @@ from fmnist.data import Dataset, load_fashion_mnist
 from fmnist.data.sources import locate
 from fmnist.errors import DataError
 
+DATA_FIXTURES = frozenset({"fmnist_train", "fmnist_test", "small_train", "small_test",
+                           "cnn_run"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses the official dataset (through a fixture, directly or via
+    another fixture) as `data`, so `pytest -m "not data"` is the fast tier that needs none.
+    Tests that load the dataset some other way (a CLI subprocess) carry the mark themselves."""
+    for item in items:
+        if DATA_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.data)
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:

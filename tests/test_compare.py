@@ -172,6 +172,7 @@ def test_bad_requests_are_user_errors(tiny, tmp_path):
         compare(train, test, tmp_path, models=["knn", "knn"], with_explore=False)
 
 
+@pytest.mark.data  # the official dataset, loaded by the command itself
 def test_compare_cli(tmp_path):
     out = tmp_path / "cli"
     runner = CliRunner()

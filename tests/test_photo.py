@@ -16,9 +16,8 @@ from PIL import Image
 from fmnist.images import photo
 from fmnist.images.photo import PhotoError, prepare_photo
 
-PHOTOS = Path("/work/shared/photos")
-if not PHOTOS.is_dir():  # a checkout elsewhere: the photos sit beside the repository
-    PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "photos"
+# The shared real photos sit beside the repository (../shared), wherever it is checked out.
+PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "photos"
 PHOTO_FILES = sorted(p for p in PHOTOS.glob("*") if p.suffix in (".jpg", ".png"))
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from fmnist.data import Dataset
@@ -59,6 +60,7 @@ def test_train_on_own_photo_folder(tmp_path: Path, small_train: Dataset) -> None
     assert run.meta["metrics"]["test_accuracy"] >= 0.9
 
 
+@pytest.mark.data  # the official dataset, loaded by the command itself
 def test_resume_continues_an_interrupted_neural_run(tmp_path: Path) -> None:
     """A run stopped after epoch 1 of 2 (its checkpoint and run.json on disk) is finished by
     `fmnist train --resume`, on the same data subset, training only the missing epoch."""
@@ -92,6 +94,7 @@ def test_bad_set_value_is_a_clear_error() -> None:
     assert "--set expects key=value" in result.stderr
 
 
+@pytest.mark.data  # the official dataset, loaded by the command itself
 def test_subset_and_cluster_scores_are_recorded(tmp_path: Path) -> None:
     """`--train-size` trains on a stratified subset and says so; k-means adds ARI/NMI."""
     result = _fmnist("train", "kmeans", "--train-size", "3000", "--out", str(tmp_path))

@@ -22,6 +22,9 @@ def export(
     """Export a saved model to ONNX, checked against the original with onnxruntime."""
     from rich.console import Console
 
+    from fmnist.extras import require_extra
+
+    require_extra("export", "'fmnist export'")
     from fmnist.runs.export import export_onnx
     from fmnist.runs.store import load
 

@@ -25,6 +25,9 @@ def serve(
                                            "); repeatable. Other sites' pages are refused."),
 ) -> None:
     """Serve the model: a web page at / and the API (/predict, /model, /healthz, /docs)."""
+    from fmnist.extras import require_extra
+
+    require_extra("serve", "'fmnist serve'")  # one clear line, not an ImportError
     import logging
 
     import uvicorn
