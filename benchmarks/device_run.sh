@@ -62,7 +62,7 @@ step profile 45 bash -c "$PYTHON benchmarks/train_speed.py profile speednet --ba
 step speedrun 170 "$PYTHON" "${SR[@]}" --recipe speedrun --seeds "$(smoke 2 10)" \
     --epochs-grid "$(smoke 1,2 8,10,12,15,18)" --target 0.944 --time-cap "$(smoke 60 120)"
 step best 200 "$PYTHON" "${SR[@]}" --recipe best --seeds 1 --set val_fraction=0.1 \
-    $(smoke "--epochs 2" "") --time-cap 190
+    $(smoke "--epochs 2" "") --time-cap 190 --fit-budget "$(smoke 60 150)"
 echo "total: $(($(date +%s) - START)) s" >>"$OUT/summary.txt"
 cat "$OUT/summary.txt"
 [[ -f $OUT/speedrun.md ]] && cat "$OUT/speedrun.md"

@@ -109,11 +109,13 @@ def choose_epochs(model_name: str, params: dict[str, Any], train: Dataset, grid:
 
 
 def warm_up(model_name: str, params: dict[str, Any], train: Dataset,
-            device: torch.device) -> None:
-    """One short untimed fit so CUDA context, cuDNN autotuning and compilation are paid once."""
-    if device.type == "cuda":
-        small = train.head(n_per_class=300)
-        create_model(model_name, **{**params, "epochs": 1}).fit(small.images, small.labels)
+            device: torch.device) -> float:
+    """Two short untimed epochs, so CUDA context, cuDNN autotuning and compilation are paid
+    before timing; returns the second epoch's seconds per training image (an over-estimate)."""
+    small = train.head(n_per_class=300 if device.type == "cuda" else 30)
+    model = create_model(model_name, **{**params, "epochs": 2, "max_train": None})
+    model.fit(small.images, small.labels)
+    return model.history_[-1]["seconds"] / model.n_train_
 
 
 def summarise(name: str, runs: list[dict[str, Any]], epochs: int, where: str) -> dict[str, Any]:
@@ -139,9 +141,15 @@ def run_recipe(name: str, args: argparse.Namespace, train: Dataset, test: Datase
     params = {**recipe, **_overrides(args.set), "device": str(device), "verbose": False}
     if args.max_train:
         params["max_train"] = args.max_train
-    warm_up(model_name, params, train, device)
+    per_image = warm_up(model_name, params, train, device)
     started = time.perf_counter()
-    epochs = args.epochs or params.get("epochs")
+    epochs = args.epochs or params.get("epochs") or create_model(model_name).epochs
+    if args.fit_budget:  # never start a fit that cannot end inside the step's time limit
+        n = min(len(train), args.max_train or len(train))
+        fits = max(1, int(args.fit_budget / (per_image * n)))
+        log({"recipe": name, "phase": "fit-budget", "est_epoch_s": round(per_image * n, 2),
+             "epochs_wanted": epochs, "epochs_allowed": fits})
+        epochs = min(epochs, fits)
     if args.epochs_grid:
         grid = [int(v) for v in args.epochs_grid.split(",")]
         epochs = choose_epochs(model_name, params, train, grid, args.choose_seeds, args.target,
@@ -203,6 +211,8 @@ def main() -> None:
     parser.add_argument("--max-train", type=int, help="stratified training subset (smoke)")
     parser.add_argument("--max-test", type=int, help="stratified test subset (smoke only)")
     parser.add_argument("--time-cap", type=float, help="seconds per recipe before seeds stop")
+    parser.add_argument("--fit-budget", type=float,
+                        help="seconds one fit may take: fewer epochs if the warm-up says so")
     parser.add_argument("--set", action="append", default=[], help="key=value override")
     parser.add_argument("--out-dir", type=Path, default=Path("."))
     args = parser.parse_args()

@@ -6,7 +6,7 @@ callbacks}. Early stopping, lookahead, progress and checkpoints are callbacks
 (`training/callbacks.py`); the whole state is written by `save_state` and read by `load_state`,
 nowhere else.
 
-Speed (../shared/notes/cpu-training-speed.md, fast-training.md):
+Speed (measurements in docs/neural.md; GPU recipe after airbench, arXiv 2404.00498):
 - the whole training set is one uint8 tensor on the device; a batch is a slice of a seeded
   permutation, converted to float on the fly (no DataLoader, no worker processes), augmented on
   the device (`training/augment.py`);
@@ -275,6 +275,7 @@ def train(net: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor,
 
     Ctrl-C (KeyboardInterrupt) ends training cleanly after restoring the best weights so far."""
     cfg.check()
+    benchmark = torch.backends.cudnn.benchmark
     run = setup(net, x_train, y_train, w_train, x_val, y_val, cfg)
     ckpt = Path(cfg.checkpoint_dir) / CHECKPOINT_NAME if cfg.checkpoint_dir else None
     run.callbacks = _callbacks(cfg, ckpt, on_epoch_end)
@@ -302,6 +303,7 @@ def train(net: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor,
         progress.interrupted()
     finally:
         run.notify("on_train_end")
+        torch.backends.cudnn.benchmark = benchmark  # `setup` turned it on for CUDA
     net.eval()
     return TrainResult(history=copy.deepcopy(run.history), best_epoch=stopper.best_epoch,
                        interrupted=interrupted,

@@ -195,7 +195,7 @@ class PatchWhitening(nn.Module):
     """airbench's first layer: a `k`×`k` convolution whose 2·k² filters are ± the eigenvectors
     of the training images' patch covariance scaled by 1/√(eigenvalue + eps), frozen; only the
     bias trains. Every later layer then sees decorrelated, unit-variance patch features, which
-    cut the epochs to 94 % on CIFAR-10 from 35 to 21 (../shared/notes/fast-training.md)."""
+    cut the epochs to 94 % on CIFAR-10 from 35 to 21 (airbench's ablation, cifar10-zoo)."""
 
     def __init__(self, k: int = 2, eps: float = 5e-4) -> None:
         super().__init__()

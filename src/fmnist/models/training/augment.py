@@ -4,7 +4,7 @@ Every operation takes a float batch of *raw* pixels `[B, 1, H, W]` (0..255, blac
 on the training device and an `AugmentContext` (the epoch's seeded generator, the batch's image
 indices, the epoch), and returns a batch of the same shape. Working in raw pixel space means a
 translated image is padded with the true black background rather than with "0 after
-normalisation" (grey) — the flaw ../shared notes found in an earlier attempt.
+normalisation" (grey) — the flaw an earlier CPU attempt measured (docs/neural.md).
 
 Operations are referred to by name (`augment="translate,altflip,erase"`), so the choice stays a
 plain string in `model.json`; another module adds its own with `register_augmentation` (e.g. a

@@ -1,7 +1,7 @@
 """Optimiser and learning-rate schedule: pure functions of the settings and the step.
 
 The learning rate at a step depends on nothing but (schedule, warmup, step, total), so a resumed
-run needs no scheduler state. Parameter groups follow airbench (../shared/notes/fast-training.md):
+run needs no scheduler state. Parameter groups follow airbench (KellerJordan/cifar10-airbench):
 weight decay on weight matrices/kernels only (never biases or norm scales), and norm-layer
 biases may get a larger learning rate (`bn_bias_lr`, a multiplier: airbench trains them at 64×,
 since with BN weights frozen the biases are the only per-channel knobs and move slowly).
