@@ -9,9 +9,11 @@ unanswered while every malformed request logged its own warning (35 MB in 10 s; 
 * **deadlines**: a connection must deliver a complete request head within `header_timeout`
   seconds of connecting (or of its previous response), and the whole body within `body_timeout`;
   otherwise it is closed;
-* **an idle cap**: at most `max_idle` connections may wait for a request head at once; a new one
-  over the cap closes the one that has waited longest, so clients that send a request promptly
-  (a browser, `curl`, `/healthz` probes) are served however many idle sockets an attacker opens;
+* **an idle cap**: at most `max_idle` connections may be waiting for the rest of a request (its
+  head or its body) at once; a new one over the cap closes the one that has waited longest, so
+  clients that send a request promptly (a browser, `curl`, `/healthz` probes) are served however
+  many idle or trickling sockets an attacker opens (a slow upload is only at risk during such a
+  flood);
   `max_connections` bounds everything else, well below the descriptor limit;
 * **incident logging**: each kind of incident is logged once when it starts and then summarised
   at most every `LOG_EVERY` seconds ("closed 1,234 idle connections …"), never once per socket.
@@ -37,7 +39,7 @@ class ConnectionLimits:
     """How long a request may take to arrive and how many sockets may be held (see module doc)."""
 
     header_timeout: float = 10.0
-    body_timeout: float = 60.0
+    body_timeout: float = 120.0  # 10 MB at ~0.7 Mbit/s
     max_idle: int = 512
     max_connections: int = 2048
 
@@ -120,6 +122,7 @@ def guarded_protocol(limits: ConnectionLimits = ConnectionLimits()) -> type[H11P
 
     class GuardedH11Protocol(H11Protocol):
         _deadline: asyncio.TimerHandle | None = None
+        _in_body = False
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -135,8 +138,8 @@ def guarded_protocol(limits: ConnectionLimits = ConnectionLimits()) -> type[H11P
         def data_received(self, data: bytes) -> None:
             super().data_received(data)
             state = self.conn.their_state
-            if state is h11.SEND_BODY and self in guard.idle:
-                guard.idle.pop(self, None)
+            if state is h11.SEND_BODY and not self._in_body:
+                self._in_body = True  # still waiting (and evictable), on the body's deadline
                 self._arm(guard.limits.body_timeout, "request body")
             elif state is not h11.IDLE and state is not h11.SEND_BODY:
                 guard.idle.pop(self, None)
@@ -153,6 +156,7 @@ def guarded_protocol(limits: ConnectionLimits = ConnectionLimits()) -> type[H11P
             super().connection_lost(exc)
 
         def _wait_for_head(self) -> None:
+            self._in_body = False
             guard.idle[self] = None
             guard.idle.move_to_end(self)
             self._arm(guard.limits.header_timeout, "request head")

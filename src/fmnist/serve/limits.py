@@ -29,18 +29,17 @@ class BodySizeLimit:
         if declared is not None and declared > self.max_bytes:
             await self._reject(send, declared)
             return
-        body, more, disconnected = bytearray(), True, False
+        body, more = bytearray(), True
         while more:
             message = await receive()
             if message["type"] == "http.disconnect":
-                disconnected = True
-                break
+                return  # the client left (or was closed for being slow): nobody to answer
             body += message.get("body", b"")
             more = message.get("more_body", False)
             if len(body) > self.max_bytes:
                 await self._reject(send, None)
                 return
-        await self.app(scope, _replay(bytes(body), disconnected, receive), send)
+        await self.app(scope, _replay(bytes(body), receive), send)
 
     async def _reject(self, send: Send, declared: int | None) -> None:
         size = f"{declared:,} bytes" if declared is not None else "the body"
@@ -65,14 +64,12 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-def _replay(body: bytes, disconnected: bool, receive: Receive) -> Receive:
+def _replay(body: bytes, receive: Receive) -> Receive:
     """A `receive` that hands the buffered body to the app once, then defers to the server."""
     sent = False
 
     async def replay() -> Message:
         nonlocal sent
-        if disconnected:
-            return {"type": "http.disconnect"}
         if not sent:
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
