@@ -29,7 +29,13 @@ from fmnist.data.idx import parse_idx
 from fmnist.errors import DataError, FmnistError
 from fmnist.images.arrays import as_uint8_images
 from fmnist.images.decode import IMAGE_SUFFIXES, open_regular, refused_note
-from fmnist.images.photo import DEFAULT_MAX_PIXELS, PhotoError, prepare_photo, save_steps
+from fmnist.images.photo import (
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_PIPELINE,
+    PhotoError,
+    prepare_photo,
+    save_steps,
+)
 from fmnist.runs.store import LoadedRun, load
 
 UNSURE_BELOW = 0.6
@@ -121,9 +127,11 @@ def resolve_model(model_or_run: Any, class_names: Sequence[str] | None = None) -
 
 def predict(model_or_run: Any, images: Any, *, top_k: int = 3,
             class_names: Sequence[str] | None = None, unsure_below: float = UNSURE_BELOW,
-            batch_size: int = DEFAULT_BATCH) -> list[Prediction]:
+            batch_size: int = DEFAULT_BATCH,
+            pipeline: str = DEFAULT_PIPELINE) -> list[Prediction]:
     """Top-k predictions for `images`: an array `[N, H, W]` / `[H, W]` of uint8 pixels, or a
-    photo/array/IDX path, a PIL image, raw bytes, or a list of those.
+    photo/array/IDX path, a PIL image, raw bytes, or a list of those. Photos are converted by
+    `pipeline` ("v2" or "paper", `fmnist.images.photo.PIPELINES`).
 
     Unlike the command line, the first unreadable input raises its `PhotoError`.
     """
@@ -135,7 +143,7 @@ def predict(model_or_run: Any, images: Any, *, top_k: int = 3,
             arrays += [(f"[{i}]", img) for i, img in
                        enumerate(as_image_batch(item, None, "array"))]
             continue
-        for entry in read_input(item, resolved.size):
+        for entry in read_input(item, resolved.size, pipeline=pipeline):
             if isinstance(entry, InputFailure):
                 raise PhotoError(entry.error)
             arrays.append(entry)
@@ -145,7 +153,7 @@ def predict(model_or_run: Any, images: Any, *, top_k: int = 3,
 def predict_paths(model_or_run: Any, paths: Iterable[Path | str], *, top_k: int = 3,
                   batch_size: int = DEFAULT_BATCH, unsure_below: float = UNSURE_BELOW,
                   show_dir: Path | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
-                  ) -> Iterator[Prediction | InputFailure]:
+                  pipeline: str = DEFAULT_PIPELINE) -> Iterator[Prediction | InputFailure]:
     """Predict files and folders (searched recursively) in batches, in input order.
 
     A file that cannot be read yields an `InputFailure` and the rest carry on.
@@ -161,7 +169,7 @@ def predict_paths(model_or_run: Any, paths: Iterable[Path | str], *, top_k: int 
                 yield path
                 continue
             yield from read_input(path, resolved.size, max_pixels=max_pixels,
-                                  show_dir=show_dir, stems=stems)
+                                  show_dir=show_dir, stems=stems, pipeline=pipeline)
 
     return _predict_batches(resolved, entries(), top_k, unsure_below, batch_size)
 
@@ -191,7 +199,7 @@ def _is_input_file(path: Path) -> bool:
 
 def read_input(source: Any, size: int, *, max_pixels: int = DEFAULT_MAX_PIXELS,
                show_dir: Path | None = None, stems: set[str] | None = None,
-               ) -> list[tuple[str, np.ndarray] | InputFailure]:
+               pipeline: str = DEFAULT_PIPELINE) -> list[tuple[str, np.ndarray] | InputFailure]:
     """One input → its images as (name, uint8 `[size, size]`) pairs, or one `InputFailure`."""
     name = str(source) if isinstance(source, (str, Path)) else "<image>"
     try:
@@ -203,7 +211,7 @@ def read_input(source: Any, size: int, *, max_pixels: int = DEFAULT_MAX_PIXELS,
                     return [(name, batch[0])]
                 return [(f"{name}[{i}]", img) for i, img in enumerate(batch)]
         result = prepare_photo(source, size, keep_steps=show_dir is not None,
-                               max_pixels=max_pixels)
+                               max_pixels=max_pixels, pipeline=pipeline)
         if show_dir is not None:
             save_steps(result, show_dir, _unique_stem(name, stems if stems is not None else set()))
         return [(name, result.image)]
@@ -213,6 +221,7 @@ def read_input(source: Any, size: int, *, max_pixels: int = DEFAULT_MAX_PIXELS,
 
 
 def _head(path: Path) -> bytes:
+    """The first bytes, read only from a regular file (a FIFO or device is refused unread)."""
     try:
         with open_regular(path) as handle:
             return handle.read(8)
@@ -221,7 +230,6 @@ def _head(path: Path) -> bytes:
 
 
 def _looks_like_array(head: bytes) -> bool:
-    """The first bytes, read only from a regular file (a FIFO or device is refused unread)."""
     """NumPy's magic, gzip (IDX files are published gzipped), or an IDX header."""
     return (head.startswith(b"\x93NUMPY") or head.startswith(b"\x1f\x8b")
             or (len(head) >= 4 and head[:2] == b"\x00\x00" and head[2] in (8, 9, 11, 12, 13, 14)

@@ -1,4 +1,5 @@
-"""`fmnist evaluate RUN`: evaluate one saved run on a test set and write its figures."""
+"""`fmnist evaluate RUN`: evaluate one saved run on a test set and write its figures;
+`fmnist evaluate [RUN] --photos DIR`: score it (default: the shipped model) on labelled photos."""
 
 from __future__ import annotations
 
@@ -13,8 +14,16 @@ from fmnist.errors import FmnistError
 
 @app.command("evaluate")
 def evaluate_cmd(
-    run: Path = typer.Argument(..., help="A run folder written by 'fmnist train' or "
-                               "'fmnist compare' (it holds model.json)."),
+    run: Path | None = typer.Argument(None, help="A run folder written by 'fmnist train' or "
+                                      "'fmnist compare' (it holds model.json); with --photos "
+                                      "it may be left out for the shipped model."),
+    photos: Path | None = typer.Option(None, "--photos", help="Score real photos instead: a "
+                                       "folder with labels.tsv or one sub-folder per class."),
+    pipeline: str = typer.Option("v2", "--pipeline", help="Photo conversion for --photos: v2 "
+                                 "or paper."),
+    report: Path | None = typer.Option(None, "--report", help="HTML contact sheet for --photos "
+                                       "(default: RUN/photos.html, or ./photos.html for the "
+                                       "shipped model)."),
     data: Path | None = DataOption,
     test_data: Path | None = TestDataOption,
     size: int = SizeOption,
@@ -30,6 +39,12 @@ def evaluate_cmd(
     from fmnist.runs.train import write_json
 
     console = Console(soft_wrap=True)  # paths stay whole when piped
+    if photos is not None:
+        _evaluate_photos(console, run, photos, pipeline, report)
+        return
+    if run is None:
+        raise FmnistError("name a run folder to evaluate on the test set (or give --photos DIR "
+                          "to score the shipped model on labelled photos)")
     loaded = load(run)
     seed = int(loaded.meta.get("seed", 0) or 0)
     _, test, description = resolve_data(data, test_data, data_dir, size, seed)
@@ -49,3 +64,19 @@ def evaluate_cmd(
     write_json(loaded.path / "evaluation.json", {**ev.to_dict(), "test_data": description})
     written = [*figures.values(), loaded.path / "evaluation.json"]
     console.print("wrote " + ", ".join(str(p) for p in written))
+
+
+def _evaluate_photos(console, run: Path | None, photos: Path, pipeline: str,
+                     report: Path | None) -> None:
+    """`--photos`: top-1/top-2 with Wilson intervals, per class, and the HTML contact sheet."""
+    from fmnist.evaluation.photos import evaluate_photo_folder, summary_text
+    from fmnist.images.photo import PIPELINES
+    from fmnist.weights import load_run_or_default
+
+    if pipeline not in PIPELINES:
+        raise FmnistError(f"--pipeline must be {' or '.join(PIPELINES)}, got {pipeline!r}")
+    loaded = load_run_or_default(run)
+    report = report or (run / "photos.html" if run is not None else Path("photos.html"))
+    evaluation = evaluate_photo_folder(loaded, photos, pipeline=pipeline, report=report)
+    console.print(summary_text(evaluation.summary()), highlight=False)
+    console.print(f"wrote {report}")

@@ -1,4 +1,7 @@
-"""`fmnist predict RUN FILES…`: name the garment in photos, arrays or IDX files."""
+"""`fmnist predict FILES…` (shipped model) or `fmnist predict --run RUN FILES…`: name the garment.
+
+The old form `fmnist predict RUN FILES…` still works: a first argument that is a run folder
+(it holds model.json) is taken as the model, not as a folder of photos."""
 
 from __future__ import annotations
 
@@ -11,16 +14,22 @@ from rich.console import Console
 from rich.markup import escape as markup_escape
 
 from fmnist.cli.app import app
-from fmnist.images.photo import DEFAULT_MAX_PIXELS
+from fmnist.errors import FmnistError
+from fmnist.images.photo import DEFAULT_MAX_PIXELS, DEFAULT_PIPELINE, PIPELINES
 from fmnist.predict import DEFAULT_BATCH, UNSURE_BELOW, InputFailure, predict_paths
-from fmnist.runs.store import load
+from fmnist.weights import is_run_folder, load_run_or_default
 
 
 @app.command("predict")
 def predict(
-    run: Path = typer.Argument(..., help="A saved run folder (holding model.json)."),
     inputs: list[Path] = typer.Argument(..., help="Photos, .npy arrays, IDX files, or folders "
-                                        "of them (searched recursively)."),
+                                        "of them (searched recursively). A first argument "
+                                        "that is a run folder selects the model (old form)."),
+    run: Path | None = typer.Option(None, "--run", help="A saved run folder (holding "
+                                    "model.json); default: the model shipped with fmnist."),
+    pipeline: str = typer.Option(DEFAULT_PIPELINE, "--pipeline", help="Photo conversion: v2 "
+                                 "(colour background model, mask, dataset-like ink) or paper "
+                                 "(the Fashion-MNIST paper's grey recipe)."),
     top_k: int = typer.Option(3, "--top-k", min=1, help="How many classes to show per image."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
     show: Path | None = typer.Option(None, "--show", help="Save every photo's intermediate "
@@ -33,9 +42,14 @@ def predict(
                                    help="Refuse photos with more pixels (decompression bombs)."),
 ) -> None:
     """Name the garment in each photo; exit 1 when any input could not be read."""
-    loaded = load(run)
+    if run is None and len(inputs) > 1 and is_run_folder(inputs[0]):
+        run, inputs = inputs[0], inputs[1:]
+    if pipeline not in PIPELINES:
+        raise FmnistError(f"--pipeline must be {' or '.join(PIPELINES)}, got {pipeline!r}")
+    loaded = load_run_or_default(run)
     results = predict_paths(loaded, inputs, top_k=top_k, batch_size=batch_size,
-                            unsure_below=unsure_below, show_dir=show, max_pixels=max_pixels)
+                            unsure_below=unsure_below, show_dir=show, max_pixels=max_pixels,
+                            pipeline=pipeline)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     failed = 0
     records = []

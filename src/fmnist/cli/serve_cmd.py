@@ -1,4 +1,4 @@
-"""`fmnist serve RUN`: the web app and HTTP API for one saved model."""
+"""`fmnist serve [RUN]`: the web app and HTTP API for one saved model (default: the shipped one)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from fmnist.cli.app import app
 
 @app.command("serve")
 def serve(
-    run: Path = typer.Argument(..., help="Run folder written by 'fmnist train' (model.json)."),
+    run: Path | None = typer.Argument(None, help="Run folder written by 'fmnist train' "
+                                      "(model.json); default: the model shipped with fmnist."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on; 0.0.0.0 exposes it to "
                                                "the network."),
     port: int = typer.Option(8000, min=0, max=65535, help="TCP port (0 picks a free one)."),
@@ -35,15 +36,17 @@ def serve(
     from fmnist.serve import create_app
     from fmnist.serve.connections import QuietRepeats, guarded_protocol, limits_for_this_process
     from fmnist.serve.origin import is_loopback
+    from fmnist.weights import load_run_or_default
 
-    application = create_app(run, allowed_origins=allow_origin, check_host=is_loopback(host))
-    # (the model is loaded once, before the port opens)
+    application = create_app(load_run_or_default(run), allowed_origins=allow_origin,
+                             check_host=is_loopback(host))  # loaded once, before the port opens
     _set_torch_threads(threads)
     # Everything loaded so far (torch, scikit-learn, the model) lives as long as the server;
     # moving it out of the collector's view keeps its full passes, and latency spikes, short.
     gc.collect()
     gc.freeze()
-    typer.echo(f"serving {application.state.served.name} from {run} (Ctrl+C stops)")
+    where = run or "the shipped default model"
+    typer.echo(f"serving {application.state.served.name} from {where} (Ctrl+C stops)")
     logging.getLogger("uvicorn.error").addFilter(QuietRepeats())  # one line per flood
     # Header/body deadlines and caps on idle and total sockets (serve/connections.py; Uvicorn's
     # own limit_concurrency counts idle sockets too, so it would turn /healthz away under a
