@@ -9,10 +9,16 @@ from rich.console import Console
 from rich.table import Table
 
 from fmnist.cli.app import app
-from fmnist.cli.options import DataDirOption, DataOption, SizeOption, TestDataOption
+from fmnist.cli.options import (
+    DataDirOption,
+    DataOption,
+    SeedOption,
+    SizeOption,
+    TestDataOption,
+    TrainSizeOption,
+)
 from fmnist.cli.train_cmd import parse_assignments
-from fmnist.data.resolve import resolve_data
-from fmnist.errors import FmnistError
+from fmnist.data.request import DataRequest
 from fmnist.models import get_spec
 
 
@@ -43,9 +49,8 @@ def tune_cmd(
     retrain: bool = typer.Option(True, "--retrain/--no-retrain", help="Retrain the best trial "
                                  "on all training data and score it on the test set (workers "
                                  "that only run trials: --no-retrain)."),
-    train_size: int | None = typer.Option(None, "--train-size", help="Use a stratified subset "
-                                          "of this many training images (trials and retrain)."),
-    seed: int = typer.Option(0, help="Seed of the validation split, the models and the sampler."),
+    train_size: int | None = TrainSizeOption,
+    seed: int = SeedOption,
     data: Path | None = DataOption,
     test_data: Path | None = TestDataOption,
     size: int = SizeOption,
@@ -60,14 +65,8 @@ def tune_cmd(
     fixed = parse_assignments(sets)
     chosen = build_space(model, space, param, fixed, sorted(accepted_params(model, fixed)))
     console = Console(soft_wrap=True)
-    train, test, description = resolve_data(data, test_data, data_dir, size, seed)
-    if train_size is not None:
-        if train_size < 2 * train.n_classes:
-            raise FmnistError(f"--train-size {train_size} is too small; use at least "
-                              f"{2 * train.n_classes}")
-        if train_size < len(train):
-            train = train.head(n=train_size, seed=seed)
-            description += f"; a stratified subset of {train_size:,} training images"
+    train, test, description = DataRequest(data, test_data, data_dir, size, seed,
+                                           train_size).load()
     folder = out or Path("reports") / f"tune-{model}"
     result = tune(model, train, test, folder, space=chosen, fixed=fixed, trials=trials,
                   timeout=timeout, storage=storage, study_name=study_name,

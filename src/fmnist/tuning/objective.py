@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import os
 import socket
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
+from sklearn.exceptions import ConvergenceWarning
 
 from fmnist.data.dataset import Dataset, split
 from fmnist.models import create_model
@@ -62,7 +64,9 @@ class Objective:
         trial.set_user_attr("worker", WORKER)
         params = self.params(trial)
         try:
-            value = self._fit_and_score(trial, params)
+            with warnings.catch_warnings():  # one trial's non-convergence is its score's business
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                value = self._fit_and_score(trial, params)
         except optuna.TrialPruned:
             self.log(f"  trial {trial.number}: pruned")
             raise

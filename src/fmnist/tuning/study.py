@@ -7,11 +7,12 @@ parameters, validation fraction, seed, and a SHA-256 of the training data): a wo
 settings or data differ is refused, so a study never mixes incomparable trials.
 
 `--trials N` is the study's target, not one worker's share: each worker stops once the study
-holds N finished trials (complete, pruned or failed — failures count so a broken setting cannot
-loop forever). Re-running the same command therefore resumes an interrupted study, and W workers
-started together finish N trials between them (at most W−1 more: each finishes its last trial).
-A worker that dies leaves its trial RUNNING; heartbeats mark it failed once the grace period
-has passed.
+holds N counted trials — complete, pruned, or failed by an error in the trial (so a broken
+setting cannot loop forever). A trial cut short by Ctrl-C or by its worker's death is not
+counted: re-running the same command resumes an interrupted study with the trials it still
+owes, and W workers started together finish N trials between them (at most W−1 more: each
+finishes the trial it is running). A dead worker's trial stays RUNNING until heartbeats mark it
+failed once the grace period has passed.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from typing import Any
 
 import optuna
 from optuna.storages import RDBStorage
-from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
 from fmnist.errors import FmnistError
@@ -61,8 +61,10 @@ def open_storage(url: str) -> RDBStorage:
     if scheme == "sqlite":
         engine_kwargs["connect_args"] = {"timeout": 60}  # several local workers share a file
     try:
-        return RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S,
-                          grace_period=GRACE_S)
+        with warnings.catch_warnings():  # heartbeats are marked experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S,
+                              grace_period=GRACE_S)
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy/driver errors vary; say which URL
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise FmnistError(f"cannot open the study storage {redact(url)}: {first}") from exc
@@ -70,10 +72,10 @@ def open_storage(url: str) -> RDBStorage:
 
 def make_pruner(name: str) -> optuna.pruners.BasePruner:
     """median: stop a trial whose epoch-k validation accuracy is below the median of earlier
-    trials at epoch k (after 4 complete trials and 1 epoch); asha: asynchronous successive
-    halving (keeps the top third at each rung); none: never prune."""
+    trials at epoch k (once 4 trials are complete, from epoch 2 on: the first epoch says little);
+    asha: asynchronous successive halving (keeps the top third at each rung); none: never."""
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1)
+        return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=2)
     if name == "asha":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
     if name == "none":
@@ -123,8 +125,10 @@ def open_study(storage: RDBStorage, name: str, protocol: Mapping[str, Any], *, s
 
 
 def finished_count(study: optuna.Study) -> int:
-    """Trials that count toward `--trials`: complete, pruned or failed."""
-    return len(study.get_trials(deepcopy=False, states=FINISHED))
+    """Trials that count toward `--trials`: complete, pruned, or failed by an error (the
+    objective records it); interrupted or abandoned trials do not count."""
+    return sum(1 for t in study.get_trials(deepcopy=False, states=FINISHED)
+               if t.state != TrialState.FAIL or "error" in t.user_attrs)
 
 
 def run_trials(study: optuna.Study, objective: Any, target: int, timeout: float | None) -> int:
@@ -134,8 +138,12 @@ def run_trials(study: optuna.Study, objective: Any, target: int, timeout: float 
     if remaining <= 0:
         return 0
     ran: list[int] = []
+
+    def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        ran.append(trial.number)
+        if finished_count(study) >= target:  # other workers' trials count too
+            study.stop()
+
     study.optimize(objective, n_trials=remaining, timeout=timeout, catch=(Exception,),
-                   callbacks=[MaxTrialsCallback(target, states=FINISHED),
-                              lambda _study, trial: ran.append(trial.number)],
-                   gc_after_trial=True)
+                   callbacks=[after_trial], gc_after_trial=True)
     return len(ran)

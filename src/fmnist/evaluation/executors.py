@@ -1,0 +1,238 @@
+"""Train a comparison's models in parallel: worker processes on this machine (`--jobs N`, a Dask
+`LocalCluster`) or the workers of any Dask cluster (`--scheduler ADDRESS`).
+
+Dask does the scheduling, the transport and the failure detection; this module only says what
+one task is. A task (`train_job`) carries a model name, its parameters, the seed and the SHA-256
+of the training data — never the images: the worker loads the data itself from the same
+`DataRequest`, refuses to train if its checksum differs, trains through
+`fmnist.runs.train.train_run` into a temporary folder and sends the finished run folder back as
+bytes. The client writes it under the comparison's runs folder and evaluates it exactly as it
+evaluates a reused run, so the leaderboard and report are those of a local run.
+
+A worker process that dies (killed, out of memory) fails only the task it was running: the
+scheduler is asked not to retry it (`allowed-failures` 0) and to give each worker one task at a
+time (`worker-saturation` 1.0), so a death cannot take a queued neighbour with it.
+
+A Dask cluster is one trust domain (tasks and results travel as pickles): join only workers you
+control. What a worker sends back is still checked: file names must stay inside the run folder,
+and their count and total size are bounded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import math
+import os
+import shutil
+import socket
+import tempfile
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from fmnist.data.dataset import Dataset
+from fmnist.data.request import DataRequest
+from fmnist.errors import FmnistError
+
+MAX_JOBS = 64
+MAX_RUN_FILES = 10_000
+MAX_RUN_BYTES = 4 * 1024**3
+SKIP = ("checkpoints",)  # resume state stays on the worker: only finished runs travel
+CLUSTER_CONFIG = {"distributed.scheduler.allowed-failures": 0,
+                  "distributed.scheduler.worker-saturation": 1.0}
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """One model to train: what decides the run, and the checksum its data must have."""
+
+    name: str
+    params: dict[str, Any]
+    seed: int
+    fingerprint: str
+
+
+@dataclass
+class JobResult:
+    """What came back: the run folder's files, or why there are none."""
+
+    name: str
+    worker: str
+    seconds: float
+    files: dict[str, bytes] | None = None
+    error: str | None = None
+    detail: str = ""
+
+
+@functools.lru_cache(maxsize=1)
+def _worker_data(request: DataRequest) -> tuple[Dataset, str]:
+    """The training data on this worker and its checksum, loaded once per worker process."""
+    from fmnist.evaluation.compare import data_fingerprint
+
+    train, _, _ = request.load()
+    return train, data_fingerprint(train)
+
+
+@contextlib.contextmanager
+def _threads(count: int | None, neural: bool) -> Iterator[None]:
+    """Give the task `count` BLAS/OpenMP/torch threads (all the machine's cores when None)."""
+    from threadpoolctl import threadpool_limits
+
+    count = count or os.cpu_count() or 1
+    if neural:
+        import torch
+
+        torch.set_num_threads(count)
+    with threadpool_limits(limits=count):
+        yield
+
+
+def train_job(job: TrainJob, data: DataRequest, threads: int | None = None) -> JobResult:
+    """Runs on a worker: load and check the data, train the run, return its files."""
+    from fmnist.models import get_spec
+    from fmnist.runs.train import train_run
+
+    start = time.perf_counter()
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    try:
+        train, checksum = _worker_data(data)
+        if checksum != job.fingerprint:
+            return JobResult(job.name, worker, time.perf_counter() - start, error=(
+                f"the training data on worker {worker} differ (SHA-256 {checksum[:12]}…, "
+                f"expected {job.fingerprint[:12]}…); give every worker the same data"))
+        with _threads(threads, get_spec(job.name).family == "neural"), \
+                tempfile.TemporaryDirectory(prefix="fmnist-run-") as tmp:
+            run = train_run(job.name, job.params, train, None, run_dir=Path(tmp) / "run",
+                            seed=job.seed)
+            files = pack_run(run.run_dir)
+        return JobResult(job.name, worker, time.perf_counter() - start, files=files)
+    except Exception as exc:  # noqa: BLE001 - reported as this model's failure
+        return JobResult(job.name, worker, time.perf_counter() - start,
+                         error=f"{type(exc).__name__}: {exc}", detail=traceback.format_exc())
+
+
+def pack_run(run_dir: Path) -> dict[str, bytes]:
+    """Every file of a finished run folder (checkpoints left out), by relative POSIX path."""
+    files = {}
+    for path in sorted(run_dir.rglob("*")):
+        rel = path.relative_to(run_dir)
+        if path.is_file() and rel.parts[0] not in SKIP and not path.name.endswith(".tmp"):
+            files[rel.as_posix()] = path.read_bytes()
+    return files
+
+
+def unpack_run(files: dict[str, bytes], target: Path) -> Path:
+    """Write a returned run folder to `target` (through a temporary folder, replacing an
+    unfinished one); names that would leave the folder, or too much data, are refused."""
+    if not isinstance(files, dict) or len(files) > MAX_RUN_FILES:
+        raise FmnistError(f"a worker returned more than {MAX_RUN_FILES} files")
+    if sum(len(b) for b in files.values() if isinstance(b, bytes)) > MAX_RUN_BYTES:
+        raise FmnistError(f"a worker returned more than {MAX_RUN_BYTES:,} bytes")
+    tmp = target.with_name(target.name + ".incoming")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for name, data in files.items():
+        rel = PurePosixPath(name) if isinstance(name, str) else None
+        if (rel is None or not isinstance(data, bytes) or rel.is_absolute() or not rel.parts
+                or any(p in ("", ".", "..") or "\\" in p for p in rel.parts)):
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise FmnistError(f"a worker returned a file named {name!r:.80}: refused")
+        path = tmp.joinpath(*rel.parts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    return target
+
+
+class DaskExecutor:
+    """A Dask client (and the local cluster it started, if any) that trains `TrainJob`s."""
+
+    def __init__(self, client: Any, cluster: Any, threads: int | None, where: str) -> None:
+        self.client, self.cluster, self.threads, self.where = client, cluster, threads, where
+
+    @classmethod
+    def start(cls, jobs: int = 1, scheduler: str | None = None) -> DaskExecutor:
+        """`jobs` worker processes here (one thread each, the cores shared between them), or
+        a client of the cluster whose scheduler listens at `scheduler`."""
+        try:
+            import dask
+            from dask.distributed import Client, LocalCluster
+        except ImportError as exc:
+            raise FmnistError("--jobs and --scheduler need Dask: pip install "
+                              "'fmnist[distributed]'") from exc
+        if scheduler is not None:
+            try:
+                client = Client(scheduler, timeout="20s")
+            except (OSError, TimeoutError, ValueError) as exc:
+                raise FmnistError(f"cannot reach the Dask scheduler at {scheduler!r}: "
+                                  f"{exc}") from exc
+            return cls(client, None, None, f"the Dask cluster at {scheduler}")
+        if not 1 <= jobs <= MAX_JOBS:
+            raise FmnistError(f"--jobs must be between 1 and {MAX_JOBS}, got {jobs}")
+        with dask.config.set(CLUSTER_CONFIG):
+            cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
+                                   host="127.0.0.1", dashboard_address=None,
+                                   silence_logs=logging.ERROR)
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        return cls(Client(cluster), cluster, threads, f"{jobs} local worker processes")
+
+    def __enter__(self) -> DaskExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Disconnect; stop the local cluster when this executor started one."""
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+    def train(self, jobs: Sequence[TrainJob], data: DataRequest) -> Iterator[JobResult]:
+        """Submit every job at once and yield each result as it finishes; a task whose worker
+        died, or that the cluster lost, yields a failed result."""
+        from dask.distributed import as_completed
+
+        futures = {self.client.submit(train_job, job, data, self.threads, pure=False,
+                                      key=f"fmnist-train-{job.name}-{uuid.uuid4().hex[:8]}"): job
+                   for job in jobs}
+        for future in as_completed(futures):
+            job = futures[future]
+            try:
+                yield future.result()
+            except Exception as exc:  # noqa: BLE001 - KilledWorker, lost connection, ...
+                yield JobResult(job.name, "?", math.nan, error=(
+                    f"the worker training it died or was lost ({type(exc).__name__}: {exc})"))
+
+
+def produce_runs(executor: DaskExecutor, jobs: Sequence[tuple[TrainJob, Path]],
+                 data: DataRequest, log: Callable[[str], None] = print) -> dict[str, JobResult]:
+    """Train `jobs` (each with its run folder) on the executor and write every returned run
+    folder in place; returns each model's result (`error` set when it failed)."""
+    targets = {job.name: run_dir for job, run_dir in jobs}
+    if not jobs:
+        return {}
+    log(f"training {len(jobs)} model(s) on {executor.where} ...")
+    outcomes: dict[str, JobResult] = {}
+    for result in executor.train([job for job, _ in jobs], data):
+        target = targets[result.name]
+        if result.files is not None:
+            try:
+                unpack_run(result.files, target)
+            except (FmnistError, OSError) as exc:
+                result.error = str(exc)
+            result.files = None  # written: free the memory
+        if result.error is not None:
+            target.mkdir(parents=True, exist_ok=True)
+            (target / "error.txt").write_text(result.detail or result.error, encoding="utf-8")
+            log(f"    {result.name}: FAILED on {result.worker} — {result.error}")
+        else:
+            log(f"    {result.name}: trained on {result.worker} in {result.seconds:.1f} s")
+        outcomes[result.name] = result
+    return outcomes
