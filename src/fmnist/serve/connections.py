@@ -116,77 +116,79 @@ class _Guard:
         self.incidents = IncidentLog()
 
 
-def guarded_protocol(limits: ConnectionLimits = ConnectionLimits()) -> type[H11Protocol]:
-    """A protocol class for `uvicorn.run(http=...)` enforcing `limits` (one guard per call)."""
-    guard = _Guard(limits)
+class GuardedH11Protocol(H11Protocol):
+    """Uvicorn's h11 protocol with deadlines and the idle cap; `guard` is set per server."""
 
-    class GuardedH11Protocol(H11Protocol):
-        _deadline: asyncio.TimerHandle | None = None
-        _in_body = False
+    guard: _Guard
+    _deadline: asyncio.TimerHandle | None = None
+    _in_body = False
 
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            if len(self.connections) > guard.limits.max_connections:
-                if not guard.idle:  # every socket is busy with a request: refuse this one
-                    guard.incidents.note(f"refused connections over the cap of "
-                                         f"{guard.limits.max_connections:,}")
-                    transport.abort()
-                    return
-                self._evict_oldest(f"more than {guard.limits.max_connections:,} connections")
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self.guard.limits.max_connections:
+            if not self.guard.idle:  # every socket is busy with a request: refuse this one
+                self.guard.incidents.note(f"refused connections over the cap of "
+                                          f"{self.guard.limits.max_connections:,}")
+                transport.abort()
+                return
+            self._evict_oldest(f"more than {self.guard.limits.max_connections:,} connections")
+        self._wait_for_head()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        state = self.conn.their_state
+        if state is h11.SEND_BODY and not self._in_body:
+            self._in_body = True  # still waiting (and evictable), on the body's deadline
+            self._arm(self.guard.limits.body_timeout, "request body")
+        elif state is not h11.IDLE and state is not h11.SEND_BODY:
+            self.guard.idle.pop(self, None)
+            self._disarm()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
             self._wait_for_head()
 
-        def data_received(self, data: bytes) -> None:
-            super().data_received(data)
-            state = self.conn.their_state
-            if state is h11.SEND_BODY and not self._in_body:
-                self._in_body = True  # still waiting (and evictable), on the body's deadline
-                self._arm(guard.limits.body_timeout, "request body")
-            elif state is not h11.IDLE and state is not h11.SEND_BODY:
-                guard.idle.pop(self, None)
-                self._disarm()
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.guard.idle.pop(self, None)
+        self._disarm()
+        super().connection_lost(exc)
 
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
-                self._wait_for_head()
+    def _wait_for_head(self) -> None:
+        self._in_body = False
+        self.guard.idle[self] = None
+        self.guard.idle.move_to_end(self)
+        self._arm(self.guard.limits.header_timeout, "request head")
+        while len(self.guard.idle) > self.guard.limits.max_idle:
+            self._evict_oldest(f"more than {self.guard.limits.max_idle:,} idle connections")
 
-        def connection_lost(self, exc: Exception | None) -> None:
-            guard.idle.pop(self, None)
-            self._disarm()
-            super().connection_lost(exc)
+    def _evict_oldest(self, why: str) -> None:
+        oldest, _ = self.guard.idle.popitem(last=False)
+        self.guard.incidents.note(f"closed the longest-waiting idle connections ({why})")
+        oldest._close()
 
-        def _wait_for_head(self) -> None:
-            self._in_body = False
-            guard.idle[self] = None
-            guard.idle.move_to_end(self)
-            self._arm(guard.limits.header_timeout, "request head")
-            while len(guard.idle) > guard.limits.max_idle:
-                self._evict_oldest(f"more than {guard.limits.max_idle:,} idle connections")
+    def _arm(self, seconds: float, what: str) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(seconds, self._expire, seconds, what)
 
-        def _evict_oldest(self, why: str) -> None:
-            oldest, _ = guard.idle.popitem(last=False)
-            guard.incidents.note(f"closed the longest-waiting idle connections ({why})")
-            oldest._close()
-
-        def _arm(self, seconds: float, what: str) -> None:
-            self._disarm()
-            self._deadline = self.loop.call_later(seconds, self._expire, seconds, what)
-
-        def _disarm(self) -> None:
-            if self._deadline is not None:
-                self._deadline.cancel()
-                self._deadline = None
-
-        def _expire(self, seconds: float, what: str) -> None:
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
             self._deadline = None
-            guard.idle.pop(self, None)
-            guard.incidents.note(f"closed connections that sent no complete {what} "
-                                 f"within {seconds:g} s")
-            self._close()
 
-        def _close(self) -> None:
-            self._disarm()
-            if not self.transport.is_closing():
-                self.transport.close()
+    def _expire(self, seconds: float, what: str) -> None:
+        self._deadline = None
+        self.guard.idle.pop(self, None)
+        self.guard.incidents.note(f"closed connections that sent no complete {what} "
+                                  f"within {seconds:g} s")
+        self._close()
 
-    return GuardedH11Protocol
+    def _close(self) -> None:
+        self._disarm()
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
+def guarded_protocol(limits: ConnectionLimits = ConnectionLimits()) -> type[H11Protocol]:
+    """A protocol class for `uvicorn.run(http=...)` enforcing `limits` (one guard per call)."""
+    return type("GuardedH11Protocol", (GuardedH11Protocol,), {"guard": _Guard(limits)})
