@@ -18,8 +18,8 @@ from fmnist.cli.options import (
     TrainSizeOption,
 )
 from fmnist.cli.train_cmd import parse_assignments
-from fmnist.data.request import DataRequest
 from fmnist.models import get_spec
+from fmnist.runs.request import TrainRequest
 
 
 @app.command("tune")
@@ -65,8 +65,9 @@ def tune_cmd(
     fixed = parse_assignments(sets)
     chosen = build_space(model, space, param, fixed, sorted(accepted_params(model, fixed)))
     console = Console(soft_wrap=True)
-    train, test, description = DataRequest(data, test_data, data_dir, size, seed,
-                                           train_size).load()
+    data_args = {"data": data, "test_data": test_data, "data_dir": data_dir, "size": size,
+                 "train_size": train_size}
+    train, test, description = TrainRequest(model, seed=seed, data_args=data_args).load_data()
     folder = out or Path("reports") / f"tune-{model}"
     result = tune(model, train, test, folder, space=chosen, fixed=fixed, trials=trials,
                   timeout=timeout, storage=storage, study_name=study_name,

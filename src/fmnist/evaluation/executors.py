@@ -2,12 +2,12 @@
 `LocalCluster`) or the workers of any Dask cluster (`--scheduler ADDRESS`).
 
 Dask does the scheduling, the transport and the failure detection; this module only says what
-one task is. A task (`train_job`) carries a model name, its parameters, the seed and the SHA-256
-of the training data — never the images: the worker loads the data itself from the same
-`DataRequest`, refuses to train if its checksum differs, trains through
-`fmnist.runs.train.train_run` into a temporary folder and sends the finished run folder back as
-bytes. The client writes it under the comparison's runs folder and evaluates it exactly as it
-evaluates a reused run, so the leaderboard and report are those of a local run.
+one task is. A task (`train_job`) carries a `TrainRequest` (model, parameters, seed and the
+data choice: `--data`, `--data-dir`, `--train-size`, ...) and the SHA-256 of the training data —
+never the images: the worker loads the data itself, refuses to train if its checksum differs,
+trains through `fmnist.runs.train.train_run` into a temporary folder and sends the finished run
+folder back as bytes. The client writes it under the comparison's runs folder and evaluates it
+exactly as it evaluates a reused run, so the leaderboard and report are those of a local run.
 
 A worker process that dies (killed, out of memory) fails only the task it was running: the
 scheduler is asked not to retry it (`allowed-failures` 0) and to give each worker one task at a
@@ -37,8 +37,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from fmnist.data.dataset import Dataset
-from fmnist.data.request import DataRequest
 from fmnist.errors import FmnistError
+from fmnist.runs.request import TrainRequest
 
 MAX_JOBS = 64
 MAX_RUN_FILES = 10_000
@@ -50,12 +50,15 @@ CLUSTER_CONFIG = {"distributed.scheduler.allowed-failures": 0,
 
 @dataclass(frozen=True)
 class TrainJob:
-    """One model to train: what decides the run, and the checksum its data must have."""
+    """One model to train (its request: model, parameters, seed, data choice) and the checksum
+    its training data must have."""
 
-    name: str
-    params: dict[str, Any]
-    seed: int
+    request: TrainRequest
     fingerprint: str
+
+    @property
+    def name(self) -> str:
+        return self.request.model
 
 
 @dataclass
@@ -71,11 +74,11 @@ class JobResult:
 
 
 @functools.lru_cache(maxsize=1)
-def _worker_data(request: DataRequest) -> tuple[Dataset, str]:
+def _worker_data(data_args: tuple[tuple[str, Any], ...], seed: int) -> tuple[Dataset, str]:
     """The training data on this worker and its checksum, loaded once per worker process."""
     from fmnist.evaluation.compare import data_fingerprint
 
-    train, _, _ = request.load()
+    train, _, _ = TrainRequest(model="", seed=seed, data_args=dict(data_args)).load_data()
     return train, data_fingerprint(train)
 
 
@@ -93,7 +96,7 @@ def _threads(count: int | None, neural: bool) -> Iterator[None]:
         yield
 
 
-def train_job(job: TrainJob, data: DataRequest, threads: int | None = None) -> JobResult:
+def train_job(job: TrainJob, threads: int | None = None) -> JobResult:
     """Runs on a worker: load and check the data, train the run, return its files."""
     from fmnist.models import get_spec
     from fmnist.runs.train import train_run
@@ -101,15 +104,18 @@ def train_job(job: TrainJob, data: DataRequest, threads: int | None = None) -> J
     start = time.perf_counter()
     worker = f"{socket.gethostname()}:{os.getpid()}"
     try:
-        train, checksum = _worker_data(data)
+        request = job.request
+        data_args = {k: str(v) if isinstance(v, Path) else v
+                     for k, v in request.data_args.items()}
+        train, checksum = _worker_data(tuple(sorted(data_args.items())), request.seed)
         if checksum != job.fingerprint:
             return JobResult(job.name, worker, time.perf_counter() - start, error=(
                 f"the training data on worker {worker} differ (SHA-256 {checksum[:12]}…, "
                 f"expected {job.fingerprint[:12]}…); give every worker the same data"))
         with _threads(threads, get_spec(job.name).family == "neural"), \
                 tempfile.TemporaryDirectory(prefix="fmnist-run-") as tmp:
-            run = train_run(job.name, job.params, train, None, run_dir=Path(tmp) / "run",
-                            seed=job.seed)
+            run = train_run(job.name, request.params, train, None, run_dir=Path(tmp) / "run",
+                            seed=request.seed, data_args=data_args)
             files = pack_run(run.run_dir)
         return JobResult(job.name, worker, time.perf_counter() - start, files=files)
     except Exception as exc:  # noqa: BLE001 - reported as this model's failure
@@ -194,12 +200,12 @@ class DaskExecutor:
         if self.cluster is not None:
             self.cluster.close()
 
-    def train(self, jobs: Sequence[TrainJob], data: DataRequest) -> Iterator[JobResult]:
+    def train(self, jobs: Sequence[TrainJob]) -> Iterator[JobResult]:
         """Submit every job at once and yield each result as it finishes; a task whose worker
         died, or that the cluster lost, yields a failed result."""
         from dask.distributed import as_completed
 
-        futures = {self.client.submit(train_job, job, data, self.threads, pure=False,
+        futures = {self.client.submit(train_job, job, self.threads, pure=False,
                                       key=f"fmnist-train-{job.name}-{uuid.uuid4().hex[:8]}"): job
                    for job in jobs}
         for future in as_completed(futures):
@@ -212,7 +218,7 @@ class DaskExecutor:
 
 
 def produce_runs(executor: DaskExecutor, jobs: Sequence[tuple[TrainJob, Path]],
-                 data: DataRequest, log: Callable[[str], None] = print) -> dict[str, JobResult]:
+                 log: Callable[[str], None] = print) -> dict[str, JobResult]:
     """Train `jobs` (each with its run folder) on the executor and write every returned run
     folder in place; returns each model's result (`error` set when it failed)."""
     targets = {job.name: run_dir for job, run_dir in jobs}
@@ -220,7 +226,7 @@ def produce_runs(executor: DaskExecutor, jobs: Sequence[tuple[TrainJob, Path]],
         return {}
     log(f"training {len(jobs)} model(s) on {executor.where} ...")
     outcomes: dict[str, JobResult] = {}
-    for result in executor.train([job for job, _ in jobs], data):
+    for result in executor.train([job for job, _ in jobs]):
         target = targets[result.name]
         if result.files is not None:
             try:

@@ -67,6 +67,8 @@ def open_storage(url: str) -> RDBStorage:
                               grace_period=GRACE_S)
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy/driver errors vary; say which URL
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, ImportError):
+            first += " (PostgreSQL needs: pip install 'fmnist[distributed]')"
         raise FmnistError(f"cannot open the study storage {redact(url)}: {first}") from exc
 
 
