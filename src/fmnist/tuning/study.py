@@ -17,6 +17,8 @@ failed once the grace period has passed.
 
 from __future__ import annotations
 
+import random
+import time
 import warnings
 import zlib
 from collections.abc import Mapping
@@ -34,9 +36,10 @@ PROTOCOL_FORMAT = 1
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 HEARTBEAT_S = 20
 GRACE_S = 90
+SCHEMA_RETRIES = 3
 STARTUP_TRIALS = 8  # random trials before TPE models the results (Optuna's default is 10)
 PRUNERS = ("median", "asha", "none")
-SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg2")
+SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")  # SQLAlchemy 2.1: psycopg 3
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)  # we print one line per trial ourselves
 
@@ -61,15 +64,30 @@ def open_storage(url: str) -> RDBStorage:
     if scheme == "sqlite":
         engine_kwargs["connect_args"] = {"timeout": 60}  # several local workers share a file
     try:
-        with warnings.catch_warnings():  # heartbeats are marked experimental
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S,
-                              grace_period=GRACE_S)
+        return _create_storage(url, engine_kwargs)
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy/driver errors vary; say which URL
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if isinstance(exc, ImportError):
             first += " (PostgreSQL needs: pip install 'fmnist[distributed]')"
         raise FmnistError(f"cannot open the study storage {redact(url)}: {first}") from exc
+
+
+def _create_storage(url: str, engine_kwargs: dict[str, Any]) -> RDBStorage:
+    """RDBStorage, retried when another worker is creating Optuna's tables in the same empty
+    database at the same moment (PostgreSQL then reports a duplicate type or table)."""
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    for attempt in range(SCHEMA_RETRIES + 1):
+        try:
+            with warnings.catch_warnings():  # heartbeats are marked experimental
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(url, engine_kwargs=engine_kwargs,
+                                  heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
+        except (IntegrityError, ProgrammingError):
+            if attempt == SCHEMA_RETRIES:
+                raise
+            time.sleep(0.5 + random.random())  # let the other worker finish its schema
+    raise AssertionError("unreachable")
 
 
 def make_pruner(name: str) -> optuna.pruners.BasePruner:
