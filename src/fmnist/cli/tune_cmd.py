@@ -59,9 +59,12 @@ def tune_cmd(
     """Search MODEL's hyper-parameters (TPE + pruning), retrain the best, write report.html."""
     from fmnist.tuning.objective import accepted_params
     from fmnist.tuning.spaces import build_space
+    from fmnist.tuning.study import check_url
     from fmnist.tuning.tune import tune
 
-    get_spec(model)  # an unknown name fails before anything is loaded
+    get_spec(model)  # an unknown name or storage fails before anything is loaded
+    if storage is not None:
+        check_url(storage)
     fixed = parse_assignments(sets)
     chosen = build_space(model, space, param, fixed, sorted(accepted_params(model, fixed)))
     console = Console(soft_wrap=True)

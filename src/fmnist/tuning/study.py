@@ -54,12 +54,18 @@ def redact(url: str) -> str:
         return url.split("@")[-1]
 
 
-def open_storage(url: str) -> RDBStorage:
-    """An Optuna RDB storage with heartbeats, or one clear line on a bad or unreachable URL."""
+def check_url(url: str) -> str:
+    """The URL's scheme when it is one we support (checked before any data is loaded)."""
     scheme = url.split(":", 1)[0].lower()
     if scheme not in SCHEMES:
         raise FmnistError(f"storage {redact(url)!r}: use sqlite:///FILE or "
                           "postgresql://USER:PASSWORD@HOST[:PORT]/DATABASE")
+    return scheme
+
+
+def open_storage(url: str) -> RDBStorage:
+    """An Optuna RDB storage with heartbeats, or one clear line on a bad or unreachable URL."""
+    scheme = check_url(url)
     engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if scheme == "sqlite":
         engine_kwargs["connect_args"] = {"timeout": 60}  # several local workers share a file
