@@ -177,6 +177,16 @@ def test_damaged_exif_is_ignored_not_raised(tmp_path, small_train) -> None:
     assert serve_photos.photo_to_image(data, "bad.jpg", (28, 28)).shape == (28, 28)
 
 
+def test_sources_that_are_not_images_are_photo_errors(tmp_path) -> None:
+    for source in ([[0] * 28] * 28, 3, None, {"image": 1}):
+        with pytest.raises(UnsupportedImage, match="expected a path, bytes"):
+            decode.read_image(source)
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    with text.open() as handle, pytest.raises(PhotoError):  # a text-mode file object
+        decode.read_image(handle)
+
+
 # -- FIFOs and devices (#19) -------------------------------------------------------------------
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
 def test_a_fifo_is_refused_without_blocking(tmp_path) -> None:

@@ -106,7 +106,8 @@ def source_name(source: ImageSource) -> str:
         return str(source)
     if isinstance(source, Image.Image):
         return f"<{source.mode} image {source.width}×{source.height}>"
-    return getattr(source, "name", None) or "<bytes>"
+    name = getattr(source, "name", None)
+    return name if isinstance(name, str) else "<bytes>"
 
 
 def read_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> Image.Image:
@@ -124,6 +125,9 @@ def read_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> Image.Image
             return _decode(handle, name, max_pixels)
     if isinstance(source, (bytes, bytearray, memoryview)):
         source = io.BytesIO(bytes(source))
+    if not (hasattr(source, "read") and hasattr(source, "seek")):
+        raise UnsupportedImage(f"expected a path, bytes, a binary file or a PIL image, got "
+                               f"{type(source).__name__}")
     return _decode(source, name, max_pixels)
 
 
@@ -155,6 +159,8 @@ def open_regular(path: str | Path) -> BinaryIO:
 
 def _decode(handle: BinaryIO, name: str, max_pixels: int) -> Image.Image:
     head = handle.read(16)
+    if not isinstance(head, bytes):
+        raise UnsupportedImage(f"{name}: a text-mode file; open images in binary mode ('rb')")
     if not head:
         raise UnreadableImage(f"{name}: empty file (0 bytes)")
     handle.seek(0)
