@@ -199,3 +199,22 @@ def test_a_drawing_on_black_stays_bright() -> None:
     canvas[40:240, 100:180] = 255
     result = prepare_photo(Image.fromarray(canvas))
     assert not result.inverted and result.image[14, 14] > 200 and result.image[14, 0] == 0
+
+
+def test_a_worn_garment_loses_the_head_and_hands() -> None:
+    """A blue shirt worn by a person: the skin-coloured head (joined by the neck) and hands go."""
+    photo = _photo((40, 60, 150), (235, 235, 235))
+    yy, xx = np.ogrid[:H, :W]
+    head = (yy - 28) ** 2 + (xx - 80) ** 2 <= 20 ** 2
+    neck = (yy >= 40) & (yy < 52) & (xx >= 72) & (xx < 88)
+    hands = (yy >= 85) & (yy < 100) & (((xx >= 25) & (xx < 45)) | ((xx >= 115) & (xx < 135)))
+    photo[head | neck | hands] = (224, 172, 138)  # a light skin tone
+    mask = _steps(Image.fromarray(photo))["mask"] > 127
+    assert not mask[head].any() and mask[hands].mean() < 0.2
+    assert _iou(mask, _shirt_mask()) > 0.9
+
+
+def test_a_tan_boot_is_not_taken_for_skin() -> None:
+    """Mostly skin-coloured items (tan leather) keep their mask: skin removal stands aside."""
+    steps = _steps(Image.fromarray(_photo((200, 140, 100), (245, 245, 245))))
+    assert _iou(steps["mask"] > 127, _shirt_mask()) > 0.9

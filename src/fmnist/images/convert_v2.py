@@ -26,7 +26,7 @@ from PIL import Image
 from skimage.color import rgb2lab
 
 from fmnist.images.background import fit_background
-from fmnist.images.mask import clean_mask, colour_distance, raw_mask
+from fmnist.images.mask import clean_mask, colour_distance, raw_mask, remove_skin
 from fmnist.images.render import already_negative, mask_box, render_ink
 
 # Longest edge of the working copy the mask is computed on.
@@ -82,6 +82,8 @@ def convert_v2(image: Image.Image, keep: Keep) -> tuple[np.ndarray, np.ndarray, 
         mask = item_mask(rgb, keep)
     keep("raw mask", mask.astype(np.float32) * 255)
     mask = clean_mask(mask)
+    if not cut_out:
+        mask = remove_skin(mask, rgb)
     keep("mask", mask.astype(np.float32) * 255)
     invert = cut_out or not already_negative(rgb, mask)
     ink = render_ink(rgb, mask, invert=invert)

@@ -103,3 +103,28 @@ def clean_mask(mask: np.ndarray) -> np.ndarray:
         opened = mask
     kept = main_object(opened)
     return fill_holes(restore_outline(kept, mask))
+
+
+# Skin is removed only when it is a minor part of the mask: more means a tan or brown item.
+MAX_SKIN_SHARE = 0.3
+
+
+def skin(rgb: np.ndarray) -> np.ndarray:
+    """Skin-coloured pixels by the Kovač–Peer–Solina rule for daylight (RGB thresholds)."""
+    r, g, b = (rgb[..., i].astype(np.int16) for i in range(3))
+    spread = rgb.max(axis=-1).astype(np.int16) - rgb.min(axis=-1)
+    return ((r > 95) & (g > 40) & (b > 20) & (spread > 15) & (np.abs(r - g) > 15)
+            & (r > g) & (r > b))
+
+
+def remove_skin(mask: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+    """Take faces, hands, arms and legs out of a worn garment's mask.
+
+    Only when skin covers less than `MAX_SKIN_SHARE` of the mask (a brown boot or a tan bag is
+    mostly "skin-coloured" and is left alone); what stays is cleaned again, so a head that the
+    neck joined to the garment falls away as a separate, smaller object, and skin-coloured
+    spots inside the garment (a floral print) come back as filled holes."""
+    found = skin(rgb) & mask
+    if not found.any() or found.sum() > MAX_SKIN_SHARE * mask.sum():
+        return mask
+    return fill_holes(main_object(mask & ~ndimage.binary_dilation(found, iterations=1)))
