@@ -15,8 +15,6 @@ a garment name, and a low probability is the only honest signal.
 
 from __future__ import annotations
 
-import gzip
-import io
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +23,10 @@ from typing import Any
 import numpy as np
 
 from fmnist.data.dataset import CLASS_NAMES
-from fmnist.data.idx import parse_idx
+from fmnist.data.idx import gunzip, parse_idx
+from fmnist.data.npy import parse_npy
 from fmnist.errors import DataError, FmnistError
+from fmnist.files import read_bounded
 from fmnist.images.arrays import as_uint8_images
 from fmnist.images.decode import IMAGE_SUFFIXES, open_regular, refused_note
 from fmnist.images.photo import (
@@ -237,22 +237,12 @@ def _looks_like_array(head: bytes) -> bool:
 
 
 def _read_array(path: Path, head: bytes) -> np.ndarray:
-    if path.stat().st_size > MAX_ARRAY_BYTES:
-        raise DataError(f"{path}: larger than {MAX_ARRAY_BYTES >> 20} MiB; split it up")
+    """An .npy or (gzipped) IDX array: file, inflated bytes and header shape all bounded."""
+    data = read_bounded(path, MAX_ARRAY_BYTES, what="array file", error=DataError)
     if head.startswith(b"\x93NUMPY"):
-        try:
-            return np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise DataError(f"{path}: not a readable .npy array ({exc})") from exc
-    data = path.read_bytes()
+        return parse_npy(data, str(path))
     if head.startswith(b"\x1f\x8b"):
-        try:
-            with gzip.GzipFile(fileobj=io.BytesIO(data)) as handle:
-                data = handle.read(MAX_ARRAY_BYTES + 1)
-        except (OSError, EOFError) as exc:
-            raise DataError(f"{path}: not a valid gzip file ({exc})") from exc
-        if len(data) > MAX_ARRAY_BYTES:
-            raise DataError(f"{path}: decompresses to more than {MAX_ARRAY_BYTES >> 20} MiB")
+        data = gunzip(data, str(path), MAX_ARRAY_BYTES)
     return parse_idx(data, str(path))
 
 
@@ -273,6 +263,8 @@ def as_image_batch(array: np.ndarray, size: int | None, name: str) -> np.ndarray
         want = f"{size}×{size}" if size else "H×W"
         raise DataError(f"{name}: expected images of {want} as [H, W], [N, H, W] or flat "
                         f"[N, H*W], got shape {tuple(array.shape)}")
+    if len(array) == 0:
+        raise DataError(f"{name}: holds no images (shape {tuple(array.shape)})")
     return as_uint8_images(array, name)
 
 

@@ -1,20 +1,26 @@
 """Read and write IDX files (the format of the official MNIST / Fashion-MNIST files).
 
 Every check names the file, so a truncated download or a wrong file says exactly what broke.
+Sizes are bounded before anything is allocated: the file itself (`MAX_IDX_BYTES`), what a
+gzip member inflates to (a 1 MB bomb can claim gigabytes), and the shape a header promises.
 """
 
 from __future__ import annotations
 
 import gzip
-import os
+import math
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
 from fmnist.errors import DataError
+from fmnist.fileio import atomic_write_bytes
+from fmnist.files import read_bounded
+
+# The largest IDX file (after gunzip) fmnist reads; the official training images are 47 MB.
+MAX_IDX_BYTES = 1 << 30
 
 # IDX type codes → numpy big-endian dtypes.
 _DTYPES: dict[int, np.dtype] = {
@@ -28,22 +34,40 @@ _DTYPES: dict[int, np.dtype] = {
 _CODES = {dt.newbyteorder("="): code for code, dt in _DTYPES.items()}
 
 
-def read_bytes(path: Path) -> bytes:
-    """The file's content, gunzipped when the name ends in .gz; corrupt gzip is a DataError."""
+def read_bytes(path: Path, max_bytes: int = MAX_IDX_BYTES) -> bytes:
+    """The file's content, gunzipped when the name ends in .gz; corrupt gzip is a DataError.
+
+    Only regular files of at most `max_bytes`, inflating to at most `max_bytes`.
+    """
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    raw = read_bounded(path, max_bytes, what="data file", error=DataError)
     if path.suffix != ".gz":
         return raw
+    return gunzip(raw, str(path), max_bytes)
+
+
+def gunzip(raw: bytes, source: str, max_bytes: int = MAX_IDX_BYTES) -> bytes:
+    """Inflate gzip data (every member), refusing output beyond `max_bytes` as it inflates."""
+    out: list[bytes] = []
+    size = 0
     try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as exc:
+        while raw:
+            inflater = zlib.decompressobj(wbits=31)
+            chunk = inflater.decompress(raw, max_bytes + 1 - size)
+            size += len(chunk)
+            out.append(chunk)
+            if size > max_bytes:
+                raise DataError(f"{source}: decompresses to more than {max_bytes:,} bytes; "
+                                "refusing to inflate it")
+            if not inflater.eof:
+                raise EOFError("compressed data ended before the end-of-stream marker")
+            raw = inflater.unused_data
+    except (EOFError, zlib.error) as exc:
         raise DataError(
-            f"{path}: not a valid gzip file ({exc}); the file is truncated or corrupt — "
+            f"{source}: not a valid gzip file ({exc}); the file is truncated or corrupt — "
             "delete it and download or reinstall the dataset"
-        ) from exc
+        ) from None
+    return b"".join(out)
 
 
 def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
@@ -61,7 +85,7 @@ def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
         raise DataError(f"{source}: IDX header truncated ({len(data)} of {header} bytes)")
     shape = struct.unpack(f">{ndim}I", data[4:header])
     dtype = _DTYPES[type_code]
-    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = header + math.prod(shape) * dtype.itemsize  # Python ints: never overflow
     if len(data) != expected:
         raise DataError(
             f"{source}: IDX size mismatch: header says shape {tuple(shape)} "
@@ -96,15 +120,3 @@ def write_idx(array: np.ndarray, path: Path) -> Path:
     atomic_write_bytes(path, payload)
     return path
 
-
-def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write to a temporary file beside `path`, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

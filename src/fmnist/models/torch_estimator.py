@@ -346,9 +346,12 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         est = cls(**params)
         est.classes_ = np.asarray(meta["classes"])
         est.input_shape_ = tuple(int(v) for v in meta["input_shape"])
-        net = est._build(est.input_shape_, len(est.classes_))
+        # Built on the meta device (no memory) and then given the loaded tensors, so the sizes
+        # a model.json declares can never allocate more than the weights file holds.
+        with torch.device("meta"):
+            net = est._build(est.input_shape_, len(est.classes_))
         try:
-            net.load_state_dict(tensors, strict=True)
+            net.load_state_dict(tensors, strict=True, assign=True)
         except RuntimeError as exc:
             raise FmnistError(f"saved weights do not fit architecture {est.arch!r}: {exc}") \
                 from exc

@@ -7,8 +7,15 @@ wrote it, the caller's metadata such as metrics) and exactly one weights file:
   (`state_tensors()`, `state_meta()`, classmethod `from_state(meta, tensors)`); their
   `state_meta()` is kept in `model.json` under `estimator.state_meta`;
 * `model.skops` for everything else (scikit-learn pipelines and fmnist's own classical classes).
-  Loading computes the types the file would create and trusts only those from scikit-learn,
-  NumPy, SciPy and fmnist; anything else is refused before a single object is built.
+  Loading lists every type and loader the file names and trusts only the exact ones fmnist's
+  own models produce (`fmnist.runs.skops_types`); anything else is refused, naming the type,
+  before a single object is built.
+
+Nothing in a run folder is trusted: `model.json` is size- and depth-bounded and checked
+against its schema (`fmnist.runs.meta`) before anything is allocated; the weights file must be
+a regular file of exactly the size `model.json` records; and the loaded model must agree with
+`model.json` (classes, image shape) and answer a blank image with one probability per class
+(`fmnist.runs.model_checks`).
 
 `model.json` is written last, so a folder whose `model.json` exists is a complete run. The
 SHA-256 of the weights is recorded there, so a truncated or swapped weights file is reported as
@@ -30,21 +37,37 @@ from typing import Any
 import numpy as np
 
 from fmnist.data.dataset import CLASS_NAMES
-from fmnist.data.idx import atomic_write_bytes
 from fmnist.errors import FmnistError
+from fmnist.fileio import atomic_write_bytes
+from fmnist.files import load_json, parse_json, read_bounded
+from fmnist.runs import meta as schema
+from fmnist.runs.skops_types import refused, schema_types
 
 FORMAT_VERSION = 1
 META_FILE = "model.json"
 TORCH_FILE = "model.safetensors"
 SKOPS_FILE = "model.skops"
 
-# Top-level packages whose types a skops file may instantiate.
-TRUSTED_PACKAGES = ("sklearn", "numpy", "scipy", "fmnist")
+WEIGHTS_FILES = {TORCH_FILE: "safetensors", SKOPS_FILE: "skops"}
+HISTORY_FILE = "history.json"
+# The only classes a model.safetensors run may name (those with the state protocol).
+TORCH_CLASSES = frozenset({"fmnist.models.torch_estimator.TorchClassifier",
+                           "fmnist.models.torch_estimator.BoostedTorchClassifier"})
+# Bounds checked before reading. model.json (parameters, metrics, per-epoch history) and
+# history.json stay under 100 KB in practice; the largest weights (knn keeping 60k reduced
+# images, a forest of deep trees) stay in the hundreds of MB.
+MAX_META_BYTES = 8 << 20
+MAX_HISTORY_BYTES = 8 << 20
+MAX_WEIGHTS_BYTES = 2 << 30
+# Inside a skops archive: how many members, how large and deep its schema.json may be.
+MAX_SKOPS_MEMBERS = 100_000
+MAX_SCHEMA_BYTES = 256 << 20
+MAX_SCHEMA_DEPTH = 400
 # What a model expects as input; every model scales its own pixels inside (DESIGN.md).
 PREPROCESSING = {
     "input": "raw uint8 pixels [N, H, W], garment bright on a black (0) background",
     "scaling": "inside the model",
-    "photos": "fmnist.images.photo.prepare_photo (the Fashion-MNIST paper's recipe, section 2)",
+    "photos": "fmnist.images.photo.prepare_photo (pipeline v2, docs/photos.md)",
 }
 # Packages whose versions are recorded with every run (the ones that shape a model's output).
 _RECORDED_PACKAGES = ("fmnist", "numpy", "scipy", "scikit-learn", "torch", "skops",
@@ -81,6 +104,9 @@ def save(model: Any, run_dir: Path | str, meta: dict | None = None) -> Path:
     `meta` may carry anything JSON-serialisable (model name, params, metrics, dataset checksum,
     `class_names`, `image_shape`); the store adds the format version, class names, the weights'
     file name and digest, the estimator class and package versions.
+
+    What `load` would refuse is refused here, before anything is written: a run fmnist writes
+    is always one it reads back (classes outside the skops allow-list, a bad class name).
     """
     run_dir = Path(run_dir)
     meta = dict(meta or {})
@@ -88,12 +114,16 @@ def save(model: Any, run_dir: Path | str, meta: dict | None = None) -> Path:
         raise StoreError(f"cannot save {type(model).__name__}: it is not fitted (no classes_)")
     estimator: dict[str, Any] = {"class": _class_path(type(model))}
     if uses_torch_protocol(model):
+        if estimator["class"] not in TORCH_CLASSES:
+            raise StoreError(f"cannot save {estimator['class']}: not one of "
+                             f"{', '.join(sorted(TORCH_CLASSES))}")
         weights_name, weights_format = TORCH_FILE, "safetensors"
         payload = _torch_payload(model)
         estimator["state_meta"] = _jsonable(model.state_meta())
     else:
         weights_name, weights_format = SKOPS_FILE, "skops"
         payload = _skops_payload(model)
+        check_skops_types(payload, f"cannot save {type(model).__name__}", saving=True)
     classes = [_jsonable(c) for c in np.asarray(model.classes_).tolist()]
     info = {
         "preprocessing": PREPROCESSING,
@@ -110,6 +140,11 @@ def save(model: Any, run_dir: Path | str, meta: dict | None = None) -> Path:
     if len(info["class_names"]) != len(classes):
         raise StoreError(f"{len(info['class_names'])} class names for {len(classes)} classes")
     try:
+        schema.check_model_meta(info, f"cannot save to {run_dir}", WEIGHTS_FILES,
+                                MAX_WEIGHTS_BYTES)
+    except schema.MetaError as exc:
+        raise StoreError(str(exc)) from None
+    try:
         atomic_write_bytes(run_dir / weights_name, payload)
         atomic_write_bytes(run_dir / META_FILE,
                            (json.dumps(info, indent=2, allow_nan=False) + "\n").encode())
@@ -119,59 +154,87 @@ def save(model: Any, run_dir: Path | str, meta: dict | None = None) -> Path:
 
 
 def load(run_dir: Path | str) -> LoadedRun:
-    """Read a run folder written by `save`; every failure is a `StoreError` saying what broke."""
+    """Read a run folder written by `save`; every failure is a `StoreError` saying what broke.
+
+    Checks, in order, before the next step allocates anything: model.json's size, nesting and
+    schema; the weights file's type and exact size; its SHA-256; for skops, every type it
+    names against the allow-list; and after loading, that the model matches model.json.
+    """
+    from fmnist.runs.model_checks import check_loaded
+
     run_dir = Path(run_dir)
     if run_dir.is_file() and run_dir.name == META_FILE:
         run_dir = run_dir.parent
     meta = read_meta(run_dir)
-    weights = meta.get("weights")
-    if not isinstance(weights, dict) or weights.get("format") not in ("safetensors", "skops"):
-        raise StoreError(f"{run_dir / META_FILE}: no valid 'weights' entry; the file is damaged")
-    path = run_dir / str(weights.get("file"))
-    if path.parent != run_dir:
-        raise StoreError(f"{run_dir / META_FILE}: weights file name {weights.get('file')!r} "
-                         "points outside the run folder")
-    try:
-        payload = path.read_bytes()
-    except OSError as exc:
-        raise StoreError(f"{path}: cannot read the model weights ({exc.strerror or exc}); "
-                         "the run is incomplete — train it again") from exc
+    weights = meta["weights"]
+    path = run_dir / weights["file"]
+    if not path.exists():
+        raise StoreError(f"{path}: cannot read the model weights (no such file); the run is "
+                         "incomplete — train it again")
+    payload = read_bounded(path, weights["bytes"], what="model weights", error=StoreError)
+    if len(payload) != weights["bytes"]:
+        raise StoreError(f"{path}: the weights are corrupt or were replaced ({len(payload):,} "
+                         f"bytes, model.json records {weights['bytes']:,}); train the model "
+                         "again")
     digest = hashlib.sha256(payload).hexdigest()
-    if digest != weights.get("sha256"):
+    if digest != weights["sha256"]:
         raise StoreError(f"{path}: the weights are corrupt or were replaced (SHA-256 {digest}, "
-                         f"model.json expects {weights.get('sha256')}); train the model again")
+                         f"model.json expects {weights['sha256']}); train the model again")
     if weights["format"] == "safetensors":
         model = _load_torch(payload, meta, path)
     else:
         model = _load_skops(payload, path)
+    check_loaded(model, meta, str(run_dir / META_FILE), StoreError)
     return LoadedRun(model=model, meta=meta, path=run_dir)
 
 
 def read_meta(run_dir: Path) -> dict:
-    """`model.json` of a run, checked for a format version this fmnist can read."""
+    """`model.json` of a run: bounded read, a format version this fmnist reads, and every
+    field fmnist acts on checked against the schema (`fmnist.runs.meta`)."""
     meta_path = Path(run_dir) / META_FILE
     if not Path(run_dir).is_dir():
         raise StoreError(f"{run_dir}: no such run folder (expected a folder holding {META_FILE})")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not meta_path.exists() and not meta_path.is_symlink():
         raise StoreError(f"{run_dir}: not a saved run — {META_FILE} is missing "
-                         "(the training may have been interrupted)") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise StoreError(f"{meta_path}: cannot be read as JSON ({exc}); "
-                         "the file is damaged") from exc
+                         "(the training may have been interrupted)")
+    meta = load_json(meta_path, MAX_META_BYTES, what="model description", error=StoreError)
     if not isinstance(meta, dict):
         raise StoreError(f"{meta_path}: expected a JSON object, found {type(meta).__name__}")
     version = meta.get("format_version")
-    if version != FORMAT_VERSION:
-        written = (f"format version {version!r}" if version is not None
+    if version != FORMAT_VERSION or isinstance(version, bool):
+        written = (f"format version {_shorten(repr(version))}" if version is not None
                    else "no format version")
-        by = meta.get("versions", {}).get("fmnist", "an unknown fmnist")
+        versions = meta.get("versions")
+        by = versions.get("fmnist") if isinstance(versions, dict) else None
         raise StoreError(
-            f"{meta_path}: written with {written} (by fmnist {by}); this fmnist "
-            f"({_version('fmnist')}) reads format version {FORMAT_VERSION} only — use the "
-            "fmnist version that wrote it, or train the model again")
-    return meta
+            f"{meta_path}: written with {written} (by fmnist {_shorten(by or 'unknown')}); "
+            f"this fmnist ({_version('fmnist')}) reads format version {FORMAT_VERSION} only — "
+            "use the fmnist version that wrote it, or train the model again")
+    try:
+        return schema.check_model_meta(meta, str(meta_path), WEIGHTS_FILES, MAX_WEIGHTS_BYTES)
+    except schema.MetaError as exc:
+        raise StoreError(f"{exc}; the file is damaged or was not written by fmnist") from None
+
+
+def read_history(run_dir: Path | str) -> list[dict] | None:
+    """The per-epoch history a neural run keeps in `history.json`, or None when it has none.
+
+    Bounded like every run-folder file; entries must be objects of numbers (what the
+    training-curve figures plot), so a damaged file is one clear error, not a plotting crash.
+    """
+    path = Path(run_dir) / HISTORY_FILE
+    if not path.exists() and not path.is_symlink():
+        return None
+    data = load_json(path, MAX_HISTORY_BYTES, what="training history", error=StoreError)
+    history = data.get("history") if isinstance(data, dict) else data
+    if history is None:
+        return None
+    if not isinstance(history, list) or not all(
+            isinstance(row, dict) and all(isinstance(v, (int, float, type(None)))
+                                          for v in row.values()) for row in history):
+        raise StoreError(f"{path}: expected a list of per-epoch objects of numbers; "
+                         "the file is damaged")
+    return history or None
 
 
 def package_versions() -> dict[str, str]:
@@ -181,19 +244,36 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def trusted_skops_types(untrusted: list[str], source: str = "<skops>") -> list[str]:
-    """The subset of `untrusted` (from `skops.io.get_untrusted_types`) that fmnist accepts.
+def check_skops_types(payload: bytes, source: str = "<skops>", *, saving: bool = False
+                      ) -> list[str]:
+    """The types to pass as skops' `trusted`, after checking the whole archive.
 
-    Raises `StoreError` naming every type from outside scikit-learn, NumPy, SciPy and fmnist:
-    such a file was not written by fmnist, and loading it could run foreign code.
+    Every loader and type named anywhere in the file's schema must be on the allow-list of
+    what fmnist's own models produce (`fmnist.runs.skops_types`); otherwise `StoreError` names
+    each offending one. Nothing is imported or built here: this reads JSON only.
     """
-    foreign = [name for name in untrusted if name.split(".", 1)[0] not in TRUSTED_PACKAGES]
-    if foreign:
-        raise StoreError(
-            f"{source}: refusing to load — it contains types from outside "
-            f"{', '.join(TRUSTED_PACKAGES)}: {', '.join(sorted(foreign))}. "
-            "Only load model files you trust; fmnist never writes these.")
-    return list(untrusted)
+    import skops.io as sio
+
+    offending = refused(*schema_types(_skops_schema(payload, source)))
+    untrusted: list[str] = []
+    if not offending:
+        try:
+            untrusted = sio.get_untrusted_types(data=payload)
+        except Exception as exc:  # skops raises zipfile/JSON/key errors on damaged files
+            raise StoreError(f"{source}: not a valid skops file ({type(exc).__name__}: "
+                             f"{_first_line(exc)})") from None
+        offending = refused(set(), set(untrusted))
+    if offending:
+        shown = ", ".join(offending[:8]) + (f" and {len(offending) - 8} more"
+                                            if len(offending) > 8 else "")
+        if saving:
+            raise StoreError(f"{source}: it holds types outside fmnist's allow-list "
+                             f"(fmnist.runs.skops_types), so it could not be loaded back: "
+                             f"{shown}")
+        raise StoreError(f"{source}: refusing to load — it names types that fmnist's models "
+                         f"never use: {shown}. fmnist did not write this file; only load "
+                         "models you trust.")
+    return untrusted
 
 
 def _torch_payload(model: Any) -> bytes:
@@ -220,9 +300,10 @@ def _load_torch(payload: bytes, meta: dict, path: Path) -> Any:
         raise StoreError(f"{path}: not a valid safetensors file ({exc})") from exc
     try:
         return cls.from_state(estimator.get("state_meta") or {}, tensors)
-    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
-        raise StoreError(f"{path}: the weights do not fit {estimator.get('class')} ({exc}); the "
-                         "run was written by an incompatible fmnist version") from exc
+    except Exception as exc:  # noqa: BLE001 - a crafted state_meta can fail in any way
+        raise StoreError(f"{path}: the weights do not fit {estimator.get('class')} "
+                         f"({type(exc).__name__}: {_first_line(exc)}); the run is damaged or "
+                         "was written by an incompatible fmnist version") from None
 
 
 def _skops_payload(model: Any) -> bytes:
@@ -237,23 +318,46 @@ def _skops_payload(model: Any) -> bytes:
 def _load_skops(payload: bytes, path: Path) -> Any:
     import skops.io as sio
 
-    try:
-        untrusted = sio.get_untrusted_types(data=payload)
-    except Exception as exc:  # skops raises zipfile/JSON/key errors on damaged files
-        raise StoreError(f"{path}: not a valid skops file ({type(exc).__name__}: {exc})") from exc
-    trusted = trusted_skops_types(untrusted, str(path))
+    trusted = check_skops_types(payload, str(path))
     try:
         return sio.loads(payload, trusted=trusted)
     except Exception as exc:  # any failure inside skops means the file does not match this code
-        raise StoreError(f"{path}: cannot rebuild the model ({type(exc).__name__}: {exc}); the "
-                         "run was written by an incompatible package version") from exc
+        raise StoreError(f"{path}: cannot rebuild the model ({type(exc).__name__}: "
+                         f"{_first_line(exc)}); the run was written by an incompatible "
+                         "package version") from exc
+
+
+def _skops_schema(payload: bytes, source: str) -> Any:
+    """The archive's schema.json, read only after its members' declared sizes are bounded."""
+    import io
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+            members = archive.infolist()
+            unpacked = sum(m.file_size for m in members)
+            if len(members) > MAX_SKOPS_MEMBERS or unpacked > MAX_WEIGHTS_BYTES:
+                raise StoreError(f"{source}: the skops archive holds {len(members):,} files of "
+                                 f"{unpacked:,} bytes unpacked; refusing to unpack it")
+            info = archive.getinfo("schema.json")
+            if info.file_size > MAX_SCHEMA_BYTES:
+                raise StoreError(f"{source}: its schema.json is {info.file_size:,} bytes")
+            data = archive.read(info)
+    except (zipfile.BadZipFile, KeyError, OSError, EOFError, ValueError,
+            NotImplementedError, RuntimeError) as exc:
+        raise StoreError(f"{source}: not a valid skops file ({type(exc).__name__}: "
+                         f"{_first_line(exc)})") from None
+    return parse_json(data, f"{source} (schema.json)", what="skops schema", error=StoreError,
+                      max_depth=MAX_SCHEMA_DEPTH)
 
 
 def _resolve_fmnist_class(dotted: str, path: Path) -> type:
-    """Import a class named in model.json, but only from fmnist's own modules."""
+    """Import a class named in model.json: only one of `TORCH_CLASSES` (importing any other
+    module, even one of fmnist's own such as `fmnist.__main__`, could run code)."""
     module_name, _, name = dotted.rpartition(".")
-    if not module_name.startswith("fmnist.") or not name.isidentifier():
-        raise StoreError(f"{path}: estimator class {dotted!r} is not part of fmnist; refusing it")
+    if dotted not in TORCH_CLASSES:
+        raise StoreError(f"{path}: estimator class {dotted!r} is not one of fmnist's "
+                         f"tensor-saved models ({', '.join(sorted(TORCH_CLASSES))}); refusing it")
     try:
         cls = getattr(importlib.import_module(module_name), name)
     except (ImportError, AttributeError) as exc:
@@ -290,6 +394,16 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     raise StoreError(f"cannot store {type(value).__name__} value {value!r} in model.json")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return _shorten(text.splitlines()[0] if text else type(exc).__name__, 200)
+
+
+def _shorten(value: Any, limit: int = 40) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 3]}..."
 
 
 def _version(package: str) -> str | None:

@@ -1,0 +1,464 @@
+"""Hostile run folders (issue 11 #1, #2, #8, #11, #15): nothing in a model folder runs code,
+allocates beyond its bounds or ends in a traceback.
+
+Every crafted folder here is a real one: a real model saved by `fmnist.runs.store.save`, then
+its `model.json` or weights replaced the way an attacker would (recomputing the SHA-256 and
+size that model.json records, since anyone can). Payloads that would run code create a marker
+file; each test checks the marker is absent after fmnist refused the folder — and, for the
+code-execution payload, that the payload really does run when loaded the naive way.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import io
+import json
+import os
+import pickle
+import re
+import shutil
+import subprocess
+import sys
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skops.io as sio
+from numpy.f2py.crackfortran import myeval
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+from threadpoolctl import threadpool_limits
+
+from fmnist.data import Dataset
+from fmnist.errors import FmnistError
+from fmnist.models import create_model, list_models
+from fmnist.runs.skops_types import (
+    ALLOWED_LOADERS,
+    ALLOWED_TYPES,
+    MODEL_TYPES,
+    schema_types,
+)
+from fmnist.runs.store import (
+    META_FILE,
+    TORCH_CLASSES,
+    StoreError,
+    load,
+    save,
+    uses_torch_protocol,
+)
+from test_store import fast_model
+
+FMNIST = [sys.executable, "-m", "fmnist"]
+
+
+@pytest.fixture(scope="module")
+def few(fmnist_train: Dataset) -> Dataset:
+    """200 training images (20 per class): enough for every model to fit in about a second."""
+    return fmnist_train.head(n_per_class=20, seed=3)
+
+
+def _fit(model, images: np.ndarray, labels: np.ndarray):
+    """Fit on one thread: on a busy machine, OpenMP/BLAS thread pools on 200 images cost
+    seconds of spinning per model instead of milliseconds of work."""
+    with warnings.catch_warnings(), threadpool_limits(1):
+        warnings.simplefilter("ignore")  # convergence warnings on 200 images are expected
+        return model.fit(images, labels)
+
+
+@pytest.fixture(scope="module")
+def skops_run(few: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A saved logistic-regression run (weights in model.skops)."""
+    model = _fit(create_model("logistic", max_iter=20), few.images, few.labels)
+    return save(model, tmp_path_factory.mktemp("skops-run"),
+                {"model": "logistic", "image_shape": [28, 28], "seed": 0})
+
+
+@pytest.fixture(scope="module")
+def torch_run(few: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A saved one-epoch cnn run (weights in model.safetensors)."""
+    model = _fit(fast_model("cnn"), few.images, few.labels)
+    return save(model, tmp_path_factory.mktemp("torch-run"),
+                {"model": "cnn", "image_shape": [28, 28], "seed": 0})
+
+
+def _copy(run: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "run"
+    shutil.copytree(run, target)
+    return target
+
+
+def _meta(run: Path) -> dict:
+    return json.loads((run / META_FILE).read_text())
+
+
+def _write_meta(run: Path, meta: dict) -> None:
+    (run / META_FILE).write_text(json.dumps(meta))
+
+
+def _plant_weights(run: Path, payload: bytes) -> None:
+    """Replace the weights and re-sign them in model.json, as anyone can."""
+    meta = _meta(run)
+    (run / meta["weights"]["file"]).write_bytes(payload)
+    meta["weights"].update(sha256=hashlib.sha256(payload).hexdigest(), bytes=len(payload))
+    _write_meta(run, meta)
+
+
+# --- #1: the skops allow-list ------------------------------------------------------------
+
+# Settings beyond the registry defaults whose saved files hold other types: probability SVMs
+# (calibration), k-d trees under each distance (knn on few dimensions) and two-class boosting.
+VARIANTS = [("svm", {"probability": True}, False), ("knn", {"reduce": "pca:5"}, False),
+            ("knn", {"reduce": "pca:5", "p": 1}, False),
+            ("knn", {"reduce": "pca:5", "p": 3}, False), ("gradient-boosting", {}, True)]
+
+
+def test_allow_list_is_exactly_what_models_need(few: Dataset) -> None:
+    """Every registered classical model (and the variants above) saves only listed types, and
+    every listed model type is needed by one of them; neural models name a listed class."""
+    seen_loaders: set[str] = set()
+    seen_types: set[str] = set()
+    two = few.labels < 2
+    cases = [(s.name, {}, False) for s in list_models() if s.family != "neural"] + VARIANTS
+    for name, extra, binary in cases:
+        model = fast_model(name).set_params(**extra)
+        images, labels = (few.images[two], few.labels[two]) if binary else (few.images,
+                                                                            few.labels)
+        payload = sio.dumps(_fit(model, images, labels))
+        with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+            loaders, types = schema_types(json.loads(archive.read("schema.json")))
+        missing = (types - ALLOWED_TYPES) | (loaders - ALLOWED_LOADERS)
+        assert not missing, f"{name} {extra}: add to fmnist.runs.skops_types: {missing}"
+        assert set(sio.get_untrusted_types(data=payload)) <= ALLOWED_TYPES
+        seen_loaders |= loaders
+        seen_types |= types
+    assert not MODEL_TYPES - seen_types, f"listed but never needed: {MODEL_TYPES - seen_types}"
+    assert not ALLOWED_LOADERS - seen_loaders - {"CachedNode"}, "a listed loader is unused"
+    for spec in list_models():
+        if spec.family == "neural":
+            model = create_model(spec.name)
+            assert uses_torch_protocol(model)
+            cls = type(model)
+            assert f"{cls.__module__}.{cls.__qualname__}" in TORCH_CLASSES
+
+
+def _exploit_pipeline(few: Dataset) -> Pipeline:
+    """Input pixels → bytes → numpy.f2py's `myeval`: the issue's eval chain, built only from
+    NumPy names (which the old package-prefix trust rule admitted)."""
+    head = _fit(LogisticRegression(max_iter=5), few.images.reshape(len(few), -1), few.labels)
+    return Pipeline([("bytes", FunctionTransformer(np.frombuffer, kw_args={"dtype": "S784"})),
+                     ("eval", FunctionTransformer(myeval)), ("clf", head)])
+
+
+def _code_image(marker: Path) -> np.ndarray:
+    code = f"__import__('pathlib').Path({str(marker)!r}).touch()#".encode()
+    return np.frombuffer(code.ljust(784, b" "), np.uint8).reshape(1, 28, 28)
+
+
+def test_eval_chain_is_refused_before_anything_runs(few: Dataset, skops_run: Path,
+                                                    tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    payload = sio.dumps(_exploit_pipeline(few))
+    # The payload is real: loaded the naive way and asked one question, it runs the code.
+    naive = sio.loads(payload, trusted=sio.get_untrusted_types(data=payload))
+    with pytest.raises(Exception):  # noqa: B017 - the classifier fails after the code ran
+        naive.predict_proba(_code_image(marker))
+    assert marker.exists()
+    marker.unlink()
+
+    run = _copy(skops_run, tmp_path)
+    _plant_weights(run, payload)
+    with pytest.raises(StoreError, match=r"refusing to load.*numpy\.f2py\.crackfortran\.myeval"
+                       r".*only load models you trust") as info:
+        load(run)
+    assert "\n" not in str(info.value)
+    assert "sklearn.preprocessing._function_transformer.FunctionTransformer" in str(info.value)
+    images = tmp_path / "code.npy"
+    np.save(images, _code_image(marker))
+    for command in (["predict", str(run), str(images)], ["export", str(run)]):
+        done = subprocess.run([*FMNIST, *command], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2, done.stderr
+        assert "refusing to load" in done.stderr and "Traceback" not in done.stderr
+    assert not marker.exists()
+
+
+def test_serve_and_evaluate_load_through_the_same_check(few: Dataset, skops_run: Path,
+                                                        tmp_path: Path) -> None:
+    from fmnist.serve.app import create_app
+
+    run = _copy(skops_run, tmp_path)
+    _plant_weights(run, sio.dumps(_exploit_pipeline(few)))
+    with pytest.raises(StoreError, match="refusing to load"):
+        create_app(run)
+    done = subprocess.run([*FMNIST, "evaluate", str(run)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2 and "refusing to load" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(("function", "name"), [
+    (builtins.eval, "builtins.eval"), (os.system, "posix.system"),
+    (subprocess.getoutput, "subprocess.getoutput"), (np.add, "numpy.add")])
+def test_function_references_are_refused(function, name: str, few: Dataset, skops_run: Path,
+                                         tmp_path: Path) -> None:
+    """Any function, even a harmless ufunc skops trusts by default: no model stores one."""
+    model = Pipeline([("f", FunctionTransformer(function)),
+                      ("clf", LogisticRegression())])
+    model.steps[-1] = ("clf", _fit(LogisticRegression(max_iter=5), few.images.reshape(
+        len(few), -1), few.labels))
+    run = _copy(skops_run, tmp_path)
+    _plant_weights(run, sio.dumps(model))
+    with pytest.raises(StoreError, match=rf"refusing to load.*{re.escape(name)}"):
+        load(run)
+
+
+def test_a_pickle_renamed_skops_runs_nothing(skops_run: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    run = _copy(skops_run, tmp_path)
+    _plant_weights(run, pickle.dumps(Payload()))
+    with pytest.raises(StoreError, match="not a valid skops file"):
+        load(run)
+    assert not marker.exists()
+
+
+def test_save_refuses_what_load_would_refuse(few: Dataset, tmp_path: Path) -> None:
+    model = Pipeline([("f", FunctionTransformer(np.negative)), ("clf", LogisticRegression())])
+    _fit(model, few.images.reshape(len(few), -1), few.labels)
+    with pytest.raises(StoreError, match="cannot save Pipeline.*FunctionTransformer"):
+        save(model, tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_tensor_runs_name_only_fmnist_estimators(torch_run: Path, tmp_path: Path) -> None:
+    run = _copy(torch_run, tmp_path)
+    meta = _meta(run)
+    for dotted in ("fmnist.__main__.main", "os.system", "fmnist.runs.store.StoreError"):
+        meta["estimator"]["class"] = dotted
+        _write_meta(run, meta)
+        with pytest.raises(StoreError, match="not one of fmnist's tensor-saved models"):
+            load(run)
+
+
+def test_a_crafted_tree_cannot_index_outside_itself(few: Dataset, skops_run: Path,
+                                                    tmp_path: Path) -> None:
+    """A decision tree whose child index points past its node table (compiled code would read
+    out of bounds) is refused after loading, before any prediction."""
+    model = _fit(fast_model("decision-tree"), few.images, few.labels)
+    tree = model.pipeline_.steps[-1][1].tree_
+    cls, args, state = tree.__reduce__()
+    nodes = state["nodes"].copy()
+    nodes["left_child"][0] = 10**6
+    bad = cls(*args)
+    bad.__setstate__({**state, "nodes": nodes})
+    model.pipeline_.steps[-1][1].tree_ = bad
+    run = _copy(skops_run, tmp_path)
+    _plant_weights(run, sio.dumps(model))
+    meta = _meta(run)
+    meta["estimator"]["class"] = "fmnist.models.classical.DecisionTreeModel"
+    _write_meta(run, meta)
+    with pytest.raises(StoreError, match="child index outside the tree"):
+        load(run)
+
+
+# --- #2, #11, #15: model.json against its schema -----------------------------------------
+
+BAD_FIELDS = [
+    ({"image_shape": [100000, 100000]}, "image_shape"),
+    ({"image_shape": ["28", "28"]}, "image_shape"),
+    ({"image_shape": [28.5, 28]}, "image_shape"),
+    ({"image_shape": [28]}, "image_shape"),
+    ({"image_shape": [True, 28]}, "image_shape"),
+    ({"image_shape": [64, 64]}, "fitted on 28×28"),
+    ({"class_names": None}, "class_names"),
+    ({"class_names": "T-shirt"}, "class_names"),
+    ({"class_names": ["a", "b"]}, "classes"),
+    ({"class_names": [str(i) for i in range(11)]}, "classes"),
+    ({"class_names": ["x"] * 10}, "same name twice"),
+    ({"class_names": [""] + [str(i) for i in range(9)]}, "class_names"),
+    ({"class_names": [1] * 10}, "class_names"),
+    ({"class_names": ["a\x1b[2J"] + [str(i) for i in range(9)]}, "class_names"),
+    ({"classes": list(range(1, 11))}, "classes do not match"),
+    ({"classes": [[0]] * 10}, "classes"),
+    ({"format_version": "1"}, "format version '1'"),
+    ({"format_version": True}, "format version True"),
+    ({"weights": None}, "weights"),
+    ({"estimator": "x"}, "estimator"),
+    ({"seed": "zero"}, "seed"),
+    ({"metrics": {"fit_seconds": "fast"}}, "fit_seconds"),
+    ({"metrics": []}, "metrics"),
+    ({"model": {"name": 1}}, "model"),
+]
+
+
+@pytest.mark.parametrize(("change", "field"), BAD_FIELDS,
+                         ids=[f"{next(iter(c))}-{i}" for i, (c, _) in enumerate(BAD_FIELDS)])
+def test_model_json_fields_are_checked(change: dict, field: str, skops_run: Path,
+                                       tmp_path: Path) -> None:
+    run = _copy(skops_run, tmp_path)
+    _write_meta(run, {**_meta(run), **change})
+    with pytest.raises(StoreError, match=field) as info:
+        load(run)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("weights", [
+    {"bytes": -1}, {"bytes": "12"}, {"bytes": 2**40}, {"sha256": "x"},
+    {"file": "../model.skops"}, {"file": "model.json"}, {"format": "pickle"}])
+def test_weights_entry_is_checked(weights: dict, skops_run: Path, tmp_path: Path) -> None:
+    run = _copy(skops_run, tmp_path)
+    meta = _meta(run)
+    meta["weights"].update(weights)
+    _write_meta(run, meta)
+    with pytest.raises(StoreError, match="weights"):
+        load(run)
+
+
+def test_an_oversized_image_shape_allocates_nothing(torch_run: Path, tmp_path: Path) -> None:
+    """[100000, 100000] in model.json and in the net's own state: refused in a blink by the CLI
+    (it used to allocate until the kernel killed it)."""
+    run = _copy(torch_run, tmp_path)
+    meta = _meta(run)
+    meta["estimator"]["state_meta"]["input_shape"] = [100000, 100000]
+    _write_meta(run, meta)
+    with pytest.raises(StoreError, match="do not fit"):
+        load(run)
+    meta["image_shape"] = [100000, 100000]
+    _write_meta(run, meta)
+    image = tmp_path / "x.npy"
+    np.save(image, np.zeros((28, 28), np.uint8))
+    done = subprocess.run([*FMNIST, "predict", str(run), str(image)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2 and "image_shape" in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_cnn_cannot_be_told_another_image_size(torch_run: Path, tmp_path: Path) -> None:
+    """[64, 64] used to crash `export`; now both layers must agree with the weights."""
+    run = _copy(torch_run, tmp_path)
+    meta = _meta(run)
+    meta["image_shape"] = [64, 64]
+    _write_meta(run, meta)
+    with pytest.raises(StoreError, match="fitted on 28×28"):
+        load(run)
+    meta["estimator"]["state_meta"]["input_shape"] = [64, 64]
+    _write_meta(run, meta)
+    with pytest.raises(StoreError, match="do not fit"):
+        load(run)
+
+
+def test_deep_and_huge_json_is_one_line(skops_run: Path, tmp_path: Path) -> None:
+    run = _copy(skops_run, tmp_path)
+    text = (run / META_FILE).read_text()
+    (run / META_FILE).write_text(text[:-2] + ', "deep": ' + "[" * 100_000 + "]" * 100_000
+                                 + "}\n")
+    with pytest.raises(StoreError, match=r"nests 100,?00\d levels deep"):
+        load(run)
+    (run / META_FILE).write_text(text[:-2] + ', "n": NaN}')
+    with pytest.raises(StoreError, match="NaN is not valid JSON"):
+        load(run)
+    with open(run / META_FILE, "wb") as handle:  # sparse: 9 GB on paper, nothing on disk
+        handle.truncate(9 << 30)
+    with pytest.raises(StoreError, match="more than the"):
+        load(run)
+
+
+# --- #8: every file read from a run folder is bounded ------------------------------------
+
+@pytest.mark.parametrize("name", [META_FILE, "model.skops"])
+def test_symlinks_to_devices_and_huge_files_are_refused_fast(name: str, skops_run: Path,
+                                                             tmp_path: Path) -> None:
+    run = _copy(skops_run, tmp_path)
+    (run / name).unlink()
+    (run / name).symlink_to("/dev/zero")
+    with pytest.raises(StoreError, match="not a regular file"):
+        load(run)
+    (run / name).unlink()
+    huge = tmp_path / "huge"
+    with open(huge, "wb") as handle:
+        handle.truncate(50 << 30)
+    (run / name).symlink_to(huge)
+    with pytest.raises(StoreError, match="more than the"):
+        load(run)
+    (run / name).unlink()
+    os.mkfifo(run / name)
+    with pytest.raises(StoreError, match="not a regular file"):
+        load(run)
+
+
+def test_history_is_bounded_and_checked(skops_run: Path, tmp_path: Path) -> None:
+    from fmnist.runs.store import read_history
+
+    run = _copy(skops_run, tmp_path)
+    assert read_history(run) is None
+    (run / "history.json").write_text(json.dumps({"history": [{"epoch": 1, "loss": 0.5}]}))
+    assert read_history(run) == [{"epoch": 1, "loss": 0.5}]
+    (run / "history.json").write_text(json.dumps({"history": [{"epoch": "one"}]}))
+    with pytest.raises(StoreError, match="per-epoch objects of numbers"):
+        read_history(run)
+    (run / "history.json").unlink()
+    (run / "history.json").symlink_to("/dev/zero")
+    with pytest.raises(StoreError, match="not a regular file"):
+        read_history(run)
+
+
+# --- fuzz: any mutation of a valid model.json loads or is refused in one line ------------
+
+def _mutations(meta: dict, rng: np.random.Generator) -> dict:
+    """One random damage of a model.json: a field dropped, retyped, made huge or deep."""
+    meta = json.loads(json.dumps(meta))
+    paths = list(_leaf_paths(meta))
+    path = paths[rng.integers(len(paths))]
+    parent = meta
+    for key in path[:-1]:
+        parent = parent[key]
+    junk = [None, True, -1, 0, 2**64, 1e308, -0.5, "", "x" * 300, [], {}, [1, 2], ["a"] * 12,
+            {"a": {"b": {}}}, "[" * 3, [[[[[[[]]]]]]], 28, [28, 28], [0, 28], "28"]
+    choice = rng.integers(3)
+    if choice == 0 and isinstance(parent, dict):
+        del parent[path[-1]]
+    elif choice == 1:
+        parent[path[-1]] = junk[rng.integers(len(junk))]
+    else:
+        value = parent[path[-1]]
+        for _ in range(int(rng.integers(1, 200))):
+            value = [value] if rng.integers(2) else {"k": value}
+        parent[path[-1]] = value
+    return meta
+
+
+def _leaf_paths(node, prefix=()):
+    if isinstance(node, dict) and node:
+        for key, value in node.items():
+            yield prefix + (key,)
+            yield from _leaf_paths(value, prefix + (key,))
+    elif isinstance(node, list) and node:
+        for i, value in enumerate(node[:3]):
+            yield prefix + (i,)
+            yield from _leaf_paths(value, prefix + (i,))
+
+
+@pytest.mark.parametrize("fixture", ["skops_run", "torch_run"])
+def test_fuzzed_model_json_loads_or_is_refused(fixture: str, request: pytest.FixtureRequest,
+                                               tmp_path: Path) -> None:
+    run = _copy(request.getfixturevalue(fixture), tmp_path)
+    valid = _meta(run)
+    rng = np.random.default_rng(11)
+    outcomes = {"loaded": 0, "refused": 0}
+    for _ in range(150):
+        _write_meta(run, _mutations(valid, rng))
+        try:
+            loaded = load(run)
+        except FmnistError as exc:
+            assert "\n" not in str(exc)
+            outcomes["refused"] += 1
+        else:
+            assert len(loaded.class_names) == len(loaded.model.classes_)
+            outcomes["loaded"] += 1
+    assert outcomes["refused"] > 50 and outcomes["loaded"] > 5, outcomes
