@@ -310,18 +310,21 @@ def test_array_rule() -> None:
             as_uint8_images(bad)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("name", ["knn", "logistic"])
 def test_classical_models_answer_the_same_for_floats_in_0_1(name, small_train, small_test
                                                              ) -> None:
     """Before: fitted on uint8, asked with floats in 0..1, a kNN answered at chance (~0.1)."""
-    train = small_train.head(n_per_class=50, seed=0)
-    model = create_model(name).fit(train.images, train.labels)
-    as_uint8 = model.predict(small_test.images)
-    as_float = model.predict(small_test.images / 255.0)
-    flat = model.predict(small_test.images.reshape(len(small_test), -1).astype(np.float32) / 255)
+    train = small_train.head(n_per_class=30, seed=0)
+    test = small_test.head(n_per_class=20, seed=0)
+    params = {"max_iter": 30} if name == "logistic" else {"n_jobs": 1}  # quick, same contract
+    model = create_model(name, reduce="none", **params).fit(train.images, train.labels)
+    as_uint8 = model.predict(test.images)
+    as_float = model.predict(test.images / 255.0)
+    flat = model.predict(test.images.reshape(len(test), -1).astype(np.float32) / 255)
     np.testing.assert_array_equal(as_float, as_uint8)
     np.testing.assert_array_equal(flat, as_uint8)
-    assert (as_uint8 == small_test.labels).mean() > 0.6
+    assert (as_uint8 == test.labels).mean() > 0.6
     answers = predict(model, small_test.images[:20] / 255.0)
     assert [p.label for p in answers] == [p.label for p in predict(model, small_test.images[:20])]
 
