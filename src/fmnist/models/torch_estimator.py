@@ -312,7 +312,8 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class for each image."""
-        return self.classes_[self._logits(X).argmax(1).numpy()]
+        best = self._logits(X).argmax(1).numpy()  # first: an unfitted model says so clearly
+        return self.classes_[best]
 
 
     # -- state protocol (fmnist.runs.store) ---
