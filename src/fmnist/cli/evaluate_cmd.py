@@ -34,8 +34,8 @@ def evaluate_cmd(
 
     from fmnist.data.resolve import resolve_data
     from fmnist.evaluation.metrics import evaluate
-    from fmnist.reporting.figures import evaluation_figures, read_history
-    from fmnist.runs.store import load
+    from fmnist.reporting.figures import evaluation_figures
+    from fmnist.runs.store import load, read_history
     from fmnist.runs.train import write_json
 
     console = Console(soft_wrap=True)  # paths stay whole when piped

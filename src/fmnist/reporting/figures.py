@@ -6,7 +6,6 @@ into its `figures/` folder (names prefixed `best_`): same figures, same titles, 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,17 +14,6 @@ import numpy as np
 
 if TYPE_CHECKING:
     from fmnist.evaluation.metrics import Evaluation
-
-
-def read_history(run_dir: str | Path) -> list[dict] | None:
-    """A run's per-epoch training history (`history.json`), or None when it has none (classical
-    models) or the file holds no epochs."""
-    path = Path(run_dir) / "history.json"
-    if not path.is_file():
-        return None
-    data = json.loads(path.read_text(encoding="utf-8"))
-    history = data.get("history") if isinstance(data, dict) else data
-    return history if isinstance(history, list) and history else None
 
 
 def evaluation_figures(ev: Evaluation, images: np.ndarray, out_dir: str | Path, *,
