@@ -26,7 +26,12 @@ import uvicorn
 
 from fmnist.runs.train import train_run
 from fmnist.serve import create_app
-from fmnist.serve.connections import ConnectionLimits, IncidentLog, guarded_protocol
+from fmnist.serve.connections import (
+    ConnectionLimits,
+    IncidentLog,
+    QuietRepeats,
+    guarded_protocol,
+)
 
 ROW = [0] * 28
 IMAGE = [ROW] * 14 + [[0] * 10 + [200] * 8 + [0] * 10] * 14
@@ -253,6 +258,25 @@ def test_incident_log_summarises_bursts(caplog) -> None:
     lines = [r.getMessage() for r in caplog.records]
     assert lines == ["closed idle connections",
                      "closed idle connections (1,000 times in the last 0.2 s)"]
+
+
+def test_repeated_log_lines_are_held_back_and_counted(caplog) -> None:
+    """A model that fails every request logs one traceback per quiet period, with a count."""
+    logger = logging.getLogger("fmnist.test.quiet")
+    quiet = QuietRepeats(every=0.2)
+    logger.addFilter(quiet)
+    try:
+        with caplog.at_level(logging.ERROR, logger="fmnist.test.quiet"):
+            for _ in range(500):
+                logger.error("unhandled error on %s %s", "POST", "/predict")
+            logger.error("unhandled error on %s %s", "GET", "/model")  # another message
+            time.sleep(0.25)
+            logger.error("unhandled error on %s %s", "POST", "/predict")
+    finally:
+        logger.removeFilter(quiet)
+    assert [r.getMessage() for r in caplog.records] == [
+        "unhandled error on POST /predict", "unhandled error on GET /model",
+        "unhandled error on POST /predict (and 499 more in the last 0.2 s)"]
 
 
 # -- the command itself ------------------------------------------------------------------------

@@ -47,7 +47,8 @@ def serve(
     gc.freeze()
     where = run or "the shipped default model"
     typer.echo(f"serving {application.state.served.name} from {where} (Ctrl+C stops)")
-    logging.getLogger("uvicorn.error").addFilter(QuietRepeats())  # one line per flood
+    for name in ("uvicorn.error", "fmnist.serve"):  # one line per flood, not one per request
+        logging.getLogger(name).addFilter(QuietRepeats())
     # Header/body deadlines and caps on idle and total sockets (serve/connections.py; Uvicorn's
     # own limit_concurrency counts idle sockets too, so it would turn /healthz away under a
     # flood); keep-alive 5 s; Ctrl+C waits at most 5 s for requests in flight.

@@ -66,8 +66,9 @@ class IncidentLog:
 class QuietRepeats(logging.Filter):
     """A log filter letting one copy of a repeated message through per `every` seconds.
 
-    Uvicorn logs "Invalid HTTP request received." once per bad request; under a flood the next
-    copy after the quiet period carries the count of those it held back.
+    Uvicorn logs "Invalid HTTP request received." once per bad request, and the app logs a
+    traceback per failing request; under a flood the next copy after the quiet period carries
+    the count of those it held back.
     """
 
     def __init__(self, every: float = LOG_EVERY) -> None:
@@ -77,13 +78,13 @@ class QuietRepeats(logging.Filter):
         self.last: dict[str, float] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
-        key, now = str(record.msg), time.monotonic()
+        key, now = record.getMessage(), time.monotonic()
         if now - self.last.get(key, -self.every) < self.every:
             self.held[key] += 1
             return False
         self.last[key] = now
         if held := self.held.pop(key, 0):
-            record.msg = f"{record.msg} (and {held:,} more in the last {self.every:g} s)"
+            record.msg, record.args = f"{key} (and {held:,} more in the last {self.every:g} s)", ()
         return True
 
 
