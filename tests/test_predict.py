@@ -152,8 +152,9 @@ def test_cli_prints_top_k_and_flags_failures(logistic_run: Path, tmp_path: Path)
 
 def test_cli_reports_a_bad_run_folder_without_traceback(tmp_path: Path) -> None:
     photo = _photo(tmp_path / "a.png")
-    proc = subprocess.run([sys.executable, "-m", "fmnist", "predict", str(tmp_path / "nope"),
-                           str(photo)], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-m", "fmnist", "predict", "--run",
+                           str(tmp_path / "nope"), str(photo)],
+                          capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "no such run folder" in proc.stderr and "Traceback" not in proc.stderr
 

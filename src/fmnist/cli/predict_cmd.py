@@ -42,7 +42,9 @@ def predict(
                                    help="Refuse photos with more pixels (decompression bombs)."),
 ) -> None:
     """Name the garment in each photo; exit 1 when any input could not be read."""
-    if run is None and len(inputs) > 1 and is_run_folder(inputs[0]):
+    if run is None and is_run_folder(inputs[0]):
+        if len(inputs) == 1:
+            raise FmnistError(f"{inputs[0]} is a run folder: name the photos to predict after it")
         run, inputs = inputs[0], inputs[1:]
     if pipeline not in PIPELINES:
         raise FmnistError(f"--pipeline must be {' or '.join(PIPELINES)}, got {pipeline!r}")
