@@ -185,6 +185,10 @@ def test_sources_that_are_not_images_are_photo_errors(tmp_path) -> None:
     text.write_text("hello")
     with text.open() as handle, pytest.raises(PhotoError):  # a text-mode file object
         decode.read_image(handle)
+    data = _encode(_garment(), "PNG")
+    lazy = Image.open(io.BytesIO(data[: len(data) // 2]))  # a PIL image opened, not yet loaded
+    with pytest.raises(UnreadableImage, match="truncated"):
+        decode.read_image(lazy)
 
 
 # -- FIFOs and devices (#19) -------------------------------------------------------------------

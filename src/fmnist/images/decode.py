@@ -117,9 +117,12 @@ def read_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> Image.Image
     source; nothing else escapes.
     """
     name = source_name(source)
-    if isinstance(source, Image.Image):
+    if isinstance(source, Image.Image):  # opened by the caller, perhaps not loaded yet
         check_pixels(source.size, name, max_pixels)
-        return _finish(source, name, _orientation(source))
+        try:
+            return _finish(source, name, _orientation(source))
+        except _DECODE_ERRORS as exc:
+            raise UnreadableImage(f"{name}: damaged or truncated image ({exc})") from None
     if isinstance(source, (str, Path)):
         with open_regular(source) as handle:
             return _decode(handle, name, max_pixels)
@@ -169,7 +172,7 @@ def _decode(handle: BinaryIO, name: str, max_pixels: int) -> Image.Image:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             warnings.filterwarnings("ignore", category=UserWarning, module="PIL")  # bad metadata
             with Image.open(handle, formats=ACCEPTED_FORMATS) as image:
-                _draft(image, max_pixels)
+                _draft(image)
                 check_pixels(image.size, name, max_pixels)
                 orientation = _orientation(image)
                 image.seek(0)  # the first frame of an animation
@@ -198,7 +201,7 @@ def check_pixels(size: tuple[int, int], name: str, max_pixels: int = MAX_PIXELS)
         raise UnreadableImage(f"{name}: the image has no pixels ({width}×{height})")
 
 
-def _draft(image: Image.Image, max_pixels: int) -> None:
+def _draft(image: Image.Image) -> None:
     """Let libjpeg decode at 1/2, 1/4 or 1/8 scale while the long edge stays ≥ WORKING_EDGE.
 
     The scale is chosen by the working size, not by the limit, so the result does not depend
