@@ -93,6 +93,8 @@ def train(
                       f"({metrics['predict_images_per_s']:,.0f} images/s)")
     for name, value in metrics.get("extra", {}).items():
         console.print(f"{name} (test set): {value:.4f}")
-    if metrics.get("interrupted"):
-        console.print("[yellow]training was interrupted; the best weights so far were saved[/]")
     console.print(f"saved: {result.run_dir}")
+    if metrics.get("interrupted"):
+        console.print(f"[yellow]training was interrupted; the best weights so far were saved, "
+                      f"marked interrupted[/] (continue: fmnist train --resume {result.run_dir})")
+        raise typer.Exit(130)  # like any interrupted command: scripts must not see success

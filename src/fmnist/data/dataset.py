@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from fmnist.errors import ConfigError, DataError
+
 CLASS_NAMES: tuple[str, ...] = (
     "T-shirt/top",
     "Trouser",
@@ -58,6 +60,21 @@ class Dataset:
     def n_classes(self) -> int:
         return len(self.class_names)
 
+    def check_trainable(self) -> None:
+        """A `DataError` unless a classifier can learn from this data: images with at least one
+        pixel, and at least two classes present (a one-class set would train, then fail or
+        answer one class; better to say so before any work)."""
+        if len(self) == 0:
+            raise DataError(f"{self.source or 'the training data'}: no images to train on")
+        if self.images.shape[1] * self.images.shape[2] == 0:
+            raise DataError(f"{self.source or 'the training data'}: the images have no pixels "
+                            f"(shape {self.images.shape[1]}×{self.images.shape[2]})")
+        present = np.unique(self.labels)
+        if len(present) < 2:
+            only = self.class_names[int(present[0])]
+            raise DataError(f"{self.source or 'the training data'}: every image is of one class "
+                            f"({only!r}); a classifier needs images of at least two classes")
+
     def subset(self, index: np.ndarray, note: str = "") -> Dataset:
         """A view of some rows, keeping class names and provenance."""
         source = f"{self.source} [{note}]" if note else self.source
@@ -84,8 +101,18 @@ class Dataset:
 def split(dataset: Dataset, val_fraction: float = 0.2, seed: int = 0) -> tuple[Dataset, Dataset]:
     """Stratified, deterministic train/validation split (the seed's 48k/12k for 0.2 of 60k)."""
     if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction}")
+        raise ConfigError(f"val_fraction must lie strictly between 0 and 1, got {val_fraction}")
     index = np.arange(len(dataset))
+    counts = np.bincount(dataset.labels, minlength=dataset.n_classes)
+    present = counts[counts > 0]
+    n_val = int(np.ceil(val_fraction * len(dataset)))
+    if len(present) and (present.min() < 2 or not len(present) <= n_val <= len(dataset)
+                         - len(present)):
+        raise DataError(
+            f"{dataset.source or 'the data'}: {len(dataset)} images in {len(present)} classes "
+            f"(the rarest has {present.min()}) are too few to hold out a stratified "
+            f"{val_fraction:.0%} with every class on both sides; give more images per class "
+            "(or a separate --test-data)")
     train_idx, val_idx = train_test_split(index, test_size=val_fraction, random_state=seed,
                                           stratify=dataset.labels)
     return (dataset.subset(np.sort(train_idx), "train split"),

@@ -32,6 +32,18 @@ def load_source(path: Path, size: int = 28) -> Dataset:
     raise DataError(f"{path}: expected a .csv file (Kaggle layout) or a folder of class folders")
 
 
+def check_compatible(train: Dataset, test: Dataset) -> None:
+    """A test set must name the same classes and hold images of the same size as the training
+    set, or no model trained on one can be scored on the other."""
+    if test.class_names != train.class_names:
+        raise DataError(f"{test.source}: classes {test.class_names} differ from the training "
+                        f"data's {train.class_names}")
+    if test.images.shape[1:] != train.images.shape[1:]:
+        shape = "×".join(map(str, train.images.shape[1:]))
+        raise DataError(f"{test.source}: {'×'.join(map(str, test.images.shape[1:]))} images, "
+                        f"but the training data's are {shape}; give both sets one image size")
+
+
 def resolve_data(data: Path | None = None, test_data: Path | None = None,
                  data_dir: Path | None = None, size: int = 28,
                  seed: int = 0) -> tuple[Dataset, Dataset, str]:
@@ -43,9 +55,7 @@ def resolve_data(data: Path | None = None, test_data: Path | None = None,
     train = load_source(data, size)
     if test_data is not None:
         test = load_source(test_data, size)
-        if test.class_names != train.class_names:
-            raise DataError(f"{test_data}: classes {test.class_names} differ from the training "
-                            f"data's {train.class_names}")
+        check_compatible(train, test)
         return train, test, f"{data} (train) / {test_data} (test)"
     train, test = split(train, HOLDOUT_FRACTION, seed)
     return train, test, (f"{data}: {len(train)} train / {len(test)} test "
@@ -62,7 +72,7 @@ def training_subset(train: Dataset, train_size: int | None,
     if train_size < 2 * train.n_classes:
         raise DataError(f"--train-size {train_size} is too small; use at least "
                         f"{2 * train.n_classes} (two images per class)")
-    note = f"; trained on a stratified subset of {train_size:,}"
+    note = f"; trained on a stratified subset of {train_size}"
     return train.head(n=train_size, seed=seed), note
 
 

@@ -3,10 +3,12 @@
 `compare(train, test, out_dir, preset=..., models=...)` trains each model through
 `fmnist.runs.train_run` into `<runs_dir>/<model>-<config hash>/`, or reuses that folder when a
 finished run with the same configuration (model, parameters, data, seed) is already there, so an
-interrupted comparison picks up where it stopped. A model that fails is recorded as failed and
-the others go on. The leaderboard holds accuracy with its 95% CI, macro-F1, McNemar's exact test
-against the best model, fit time, prediction speed and size; `fmnist.reporting.compare_report`
-turns it into
+interrupted comparison picks up where it stopped. Only a run whose `run.json` says `done` is
+reused; an interrupted one is continued from its checkpoint (or trained again). Ctrl-C stops the
+whole comparison: the model in training is marked interrupted, the models not yet run are
+named, and no report is written. A model that fails is recorded as failed and the others go on.
+The leaderboard holds accuracy with its 95% CI, macro-F1, McNemar's exact test against the best
+model, fit time, prediction speed and size; `fmnist.reporting.compare_report` turns it into
 `report.html` / `report.md`, next to `results.json` / `results.csv`, and the best run is copied
 to `<out>/best/`.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import shutil
 import time
@@ -28,8 +31,10 @@ from typing import Any
 import numpy as np
 
 from fmnist.data import Dataset
+from fmnist.data.resolve import check_compatible
 from fmnist.errors import FmnistError
 from fmnist.evaluation.metrics import Evaluation, evaluate, mcnemar_exact
+from fmnist.fileio import atomic_copy_tree, atomic_write_text
 from fmnist.models import get_spec, list_models
 
 ALPHA = 0.05
@@ -223,11 +228,10 @@ def compare(train: Dataset, test: Dataset, out_dir: str | Path, *, preset: str =
     """Train (or reuse) and evaluate a suite of models, then write the report and results."""
     if preset not in PRESETS:
         raise FmnistError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
-    if test.class_names != train.class_names:
-        raise FmnistError("train and test sets name their classes differently: "
-                          f"{train.class_names} vs {test.class_names}")
+    check_compatible(train, test)
     chosen = PRESETS[preset]
     names = resolve_models(chosen, models)
+    train.check_trainable()
     out = Path(out_dir)
     runs = Path(runs_dir) if runs_dir is not None else out / "runs"
     try:
@@ -250,7 +254,13 @@ def compare(train: Dataset, test: Dataset, out_dir: str | Path, *, preset: str =
     results = []
     for i, name in enumerate(names, 1):
         log(f"[{i}/{len(names)}] {name} ...")
-        result = _run_one(chosen, name, train, test, runs, seed, fingerprint)
+        try:
+            result = _run_one(chosen, name, train, test, runs, seed, fingerprint)
+        except KeyboardInterrupt:
+            skipped = ", ".join(names[i:]) or "none"
+            log(f"    {name}: INTERRUPTED — its run is marked interrupted and will be continued, "
+                f"not reused, next time; not run: {skipped}; no report written")
+            raise
         if result.ok:
             ev = result.evaluation
             how = "reused" if result.reused else f"fit {ev.fit_seconds:.1f} s"
@@ -286,8 +296,8 @@ def _run_one(preset: Preset, name: str, train: Dataset, test: Dataset, runs: Pat
     try:
         run_dir = runs / f"{name}-{config_hash(name, params, fingerprint, seed)}"
         result.run_dir = run_dir
-        if (run_dir / "model.json").is_file():
-            loaded = load(run_dir)
+        loaded = load(run_dir) if _finished(run_dir) else None
+        if loaded is not None and not loaded.meta.get("metrics", {}).get("interrupted"):
             model, fit_seconds = loaded.model, loaded.meta.get("metrics", {}).get("fit_seconds")
             result.reused = True
         else:
@@ -298,6 +308,8 @@ def _run_one(preset: Preset, name: str, train: Dataset, test: Dataset, runs: Pat
                       and _takes(name, params, "resume"))
             run = train_run(name, params, train, None, run_dir=run_dir, seed=seed,
                             resume=resume)
+            if run.metrics.get("interrupted"):  # Ctrl-C ended the epochs: stop the comparison
+                raise KeyboardInterrupt
             model, fit_seconds = run.model, run.fit_seconds
         result.evaluation = evaluate(model, test, model_name=name, fit_seconds=fit_seconds,
                                      run_dir=run_dir)
@@ -308,6 +320,19 @@ def _run_one(preset: Preset, name: str, train: Dataset, test: Dataset, runs: Pat
             (result.run_dir / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _finished(run_dir: Path) -> bool:
+    """Whether `run_dir` holds a run that ended normally: a saved model and `run.json` saying
+    `done` (an interrupted or failed run, or one still training elsewhere, is not)."""
+    from fmnist.runs.train import read_run_request
+
+    if not (run_dir / "model.json").is_file():
+        return False
+    try:
+        return read_run_request(run_dir).get("status") == "done"
+    except FmnistError:
+        return False
 
 
 def _takes(name: str, params: Mapping[str, Any], parameter: str) -> bool:
@@ -375,12 +400,8 @@ def _figures(comparison: Comparison) -> dict[str, Path]:
 def _copy_best(best: ModelResult, target: Path) -> Path:
     """Copy the best run (weights, model.json, history) to `target`, replacing an older copy;
     checkpoints stay behind. A copy, not a link, so the folder survives being moved or zipped."""
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(best.run_dir, tmp, ignore=shutil.ignore_patterns("checkpoints", "*.tmp"))
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)
-    return target
+    return atomic_copy_tree(best.run_dir, target,
+                            ignore=shutil.ignore_patterns("checkpoints", "*.tmp", "error.txt"))
 
 
 CSV_COLUMNS = ("rank", "model", "family", "status", "accuracy", "ci_low", "ci_high", "macro_f1",
@@ -397,12 +418,11 @@ def write_outputs(comparison: Comparison) -> dict[str, Path]:
     out = comparison.out_dir
     write_json(out / "results.json", comparison.to_dict())
     csv_path = out / "results.csv"
-    tmp = csv_path.with_name(csv_path.name + ".tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, CSV_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        for rank, result in enumerate(comparison.results, 1):
-            writer.writerow({"rank": rank if result.ok else "", **result.row()})
-    tmp.replace(csv_path)
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, CSV_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    for rank, result in enumerate(comparison.results, 1):
+        writer.writerow({"rank": rank if result.ok else "", **result.row()})
+    atomic_write_text(csv_path, table.getvalue())
     return {"results.json": out / "results.json", "results.csv": csv_path,
             **write_reports(comparison)}

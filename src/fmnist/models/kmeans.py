@@ -15,12 +15,14 @@ Extra metrics: after `fit`, `extra_metrics_` holds the training ARI/NMI/purity;
 
 from __future__ import annotations
 
-from typing import Any
+from numbers import Integral
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
@@ -48,6 +50,14 @@ class MajorityKMeans(ClassifierMixin, BaseEstimator):
     `cluster_labels_` (each cluster's majority label), `n_iter_` and `extra_metrics_` (training
     scores).
     """
+
+    # scikit-learn's declared constraints: checked by `_validate_params` before any fitting.
+    _parameter_constraints: ClassVar[dict] = {
+        "n_clusters": [Interval(Integral, 1, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+    }
 
     def __init__(self, n_clusters: int = 10, n_init: int = 3, max_iter: int = 100,
                  random_state: int | None = 0) -> None:

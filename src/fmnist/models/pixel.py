@@ -58,6 +58,14 @@ class PixelClassifier(ClassifierMixin, BaseEstimator):
     def _build_pipeline(self) -> Pipeline:
         return Pipeline([*self._feature_steps(), ("clf", self._classifier())])
 
+    def check_params(self) -> None:
+        """Check the settings — `reduce` and the classifier's declared scikit-learn constraints —
+        without fitting, so a bad `--set n_neighbors=0` fails before a run folder is made."""
+        parse_reduce(self.reduce)
+        classifier = self._classifier()
+        if hasattr(classifier, "_parameter_constraints"):
+            classifier._validate_params()
+
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> PixelClassifier:
         """Fit the whole pipeline; `sample_weight` goes to the classifier (when it takes one)."""
         parse_reduce(self.reduce)  # a bad setting fails before any work is done

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fmnist.fileio import atomic_write_text
 from fmnist.reporting import html
 
 if TYPE_CHECKING:
@@ -315,8 +316,5 @@ def write_reports(c: Comparison) -> dict[str, Path]:
     """Write `report.html` and `report.md` into the comparison's folder."""
     title = f"Fashion-MNIST model comparison ({c.preset.name})"
     html_path = html.write_page(c.out_dir / "report.html", title, html_report(c))
-    md_path = c.out_dir / "report.md"
-    tmp = md_path.with_name(md_path.name + ".tmp")
-    tmp.write_text(markdown_report(c), encoding="utf-8")
-    tmp.replace(md_path)
+    md_path = atomic_write_text(c.out_dir / "report.md", markdown_report(c))
     return {"report.html": html_path, "report.md": md_path}

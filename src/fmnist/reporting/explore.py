@@ -32,6 +32,7 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
 from fmnist.data import Dataset
 from fmnist.errors import FmnistError
+from fmnist.fileio import atomic_write_text
 from fmnist.reporting import html
 
 VARIANCE_THRESHOLDS = (0.90, 0.95, 0.99)
@@ -367,8 +368,5 @@ def explore(train: Dataset, test: Dataset | None, out_dir: str | Path, *,
 
 
 def _write_text(path: Path, text: str) -> Path:
-    """Atomic write (temp file + rename), so a crash never leaves half a file behind."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    """Atomic write (`fmnist.fileio`), so a crash never leaves half a file behind."""
+    return atomic_write_text(path, text)

@@ -14,6 +14,8 @@ import numbers
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from fmnist.fileio import atomic_write_text
+
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #222;
        max-width: 1100px; margin: 2rem auto; padding: 0 1rem; line-height: 1.45; }
@@ -109,9 +111,5 @@ def page(title: str, body_html: str) -> str:
 
 
 def write_page(path: str | Path, title: str, body_html: str) -> Path:
-    """Write `page(title, body_html)` atomically (temp file + rename) and return the path."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(page(title, body_html), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    """Write `page(title, body_html)` atomically (`fmnist.fileio`) and return the path."""
+    return atomic_write_text(path, page(title, body_html))

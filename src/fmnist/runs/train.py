@@ -1,8 +1,8 @@
 """Train one registered model and keep it as a run on disk.
 
-A run folder (`runs/<timestamp>-<model>/`) holds `run.json` (what was asked: written first, so
-an interrupted run can be resumed), the weights and `model.json` (written by `fmnist.runs.store`),
-and `history.json` for models that train in epochs.
+A run folder (`runs/<timestamp>-<model>/`) holds `run.json` (what was asked and how it ended:
+written first, so an interrupted run can be resumed), the weights and `model.json` (written by
+`fmnist.runs.store`), and `history.json` for models that train in epochs.
 """
 
 from __future__ import annotations
@@ -16,13 +16,16 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import InvalidParameterError
 
 from fmnist.data.dataset import Dataset, split
-from fmnist.data.idx import atomic_write_bytes
-from fmnist.errors import FmnistError
+from fmnist.errors import ConfigError, FmnistError
+from fmnist.fileio import atomic_write_json
 from fmnist.models import create_model, get_spec
+from fmnist.runs.preflight import check_model, check_val_fraction
 
 RUN_FILE = "run.json"
+MAX_RUN_FILE_BYTES = 1 << 20  # a run.json is a few kB; never read a huge or endless file
 
 
 @dataclass
@@ -50,8 +53,8 @@ def json_safe(value: Any) -> Any:
 
 
 def write_json(path: Path, payload: dict) -> None:
-    """Atomic JSON write (temp file + rename)."""
-    atomic_write_bytes(path, json.dumps(json_safe(payload), indent=2).encode())
+    """Atomic JSON write (`fmnist.fileio`) of `json_safe(payload)`."""
+    atomic_write_json(path, json_safe(payload))
 
 
 def new_run_dir(out_root: Path, model_name: str) -> Path:
@@ -66,15 +69,34 @@ def new_run_dir(out_root: Path, model_name: str) -> Path:
 
 
 def read_run_request(run_dir: Path) -> dict:
-    """What a run was asked to do (its `run.json`), for `--resume`."""
+    """What a run was asked to do (its `run.json`), for `--resume`: a bounded read, and the
+    fields a resume uses checked for type, so a damaged file is one clear error."""
     path = Path(run_dir) / RUN_FILE
     try:
-        return json.loads(path.read_text())
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_RUN_FILE_BYTES + 1)
+        if len(raw) > MAX_RUN_FILE_BYTES:
+            raise ValueError(f"larger than {MAX_RUN_FILE_BYTES:,} bytes")
+        request = json.loads(raw)
     except FileNotFoundError:
         raise FmnistError(
             f"{run_dir}: not a run folder (no {RUN_FILE}); nothing to resume") from None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise FmnistError(f"{path}: unreadable ({exc})") from exc
+    expected = {"model": str, "params": dict, "seed": int, "data_args": dict}
+    wrong = [key for key, kind in expected.items()
+             if key in request and not isinstance(request[key], kind)] \
+        if isinstance(request, dict) else ["the whole file (not a JSON object)"]
+    if isinstance(request, dict) and not isinstance(request.get("model"), str):
+        wrong.append("model")
+    fraction = request.get("val_fraction") if isinstance(request, dict) else None
+    if fraction is not None and (isinstance(fraction, bool)
+                                 or not isinstance(fraction, int | float)):
+        wrong.append("val_fraction")
+    if wrong:
+        raise FmnistError(f"{path}: damaged run file (bad {', '.join(dict.fromkeys(wrong))}); "
+                          "cannot resume it — train afresh")
+    return request
 
 
 def train_run(model_name: str, params: dict[str, Any], train: Dataset, test: Dataset | None, *,
@@ -87,29 +109,27 @@ def train_run(model_name: str, params: dict[str, Any], train: Dataset, test: Dat
     early-stop themselves); otherwise that share of `train` is held out and scored. Models with
     a `checkpoint_dir` parameter checkpoint into the run folder, so `resume=True` continues.
     `data_args` records how the caller chose the data, so a resume can choose it again.
+
+    Every setting is checked (`fmnist.runs.preflight`) before the run folder is created. The
+    folder's `run.json` then says `training`, and ends as `done`, `interrupted` (Ctrl-C: the
+    model holds the best weights so far, and `metrics["interrupted"]` is set) or `failed`.
+    `fit_seconds` counts the whole training, across resumes.
     """
     spec = get_spec(model_name)
     model = create_model(model_name, **params)
     accepted = model.get_params(deep=False)
-    run_dir = Path(run_dir) if run_dir is not None else new_run_dir(Path(out_root), model_name)
-    run_dir.mkdir(parents=True, exist_ok=True)
-
-    settings: dict[str, Any] = {}
-    if "random_state" in accepted and "random_state" not in params:
-        settings["random_state"] = seed
-    if "checkpoint_dir" in accepted:
-        settings["checkpoint_dir"] = str(run_dir / "checkpoints")
-    if "resume" in accepted:
-        settings["resume"] = resume
-    elif resume:
-        raise FmnistError(f"model {model_name!r} trains in one step and cannot be resumed")
+    check_val_fraction(val_fraction, "val_fraction" in accepted)
+    if resume and "resume" not in accepted:
+        raise ConfigError(f"model {model_name!r} trains in one step and cannot be resumed")
     fit_data, held_out = train, None
-    if val_fraction is not None:
-        if "val_fraction" in accepted:
-            settings["val_fraction"] = val_fraction
-        else:
-            fit_data, held_out = split(train, val_fraction, seed)
-    model.set_params(**settings)
+    if val_fraction is not None and "val_fraction" not in accepted:
+        fit_data, held_out = split(train, val_fraction, seed)
+    fit_data.check_trainable()
+    run_dir = Path(run_dir) if run_dir is not None else new_run_dir(Path(out_root), model_name)
+    model.set_params(**_run_settings(accepted, params, run_dir, seed, resume, val_fraction))
+    check_model(model_name, model, fit_data.images.shape[1:], fit_data.n_classes)
+    prior_seconds = _recorded_fit_seconds(run_dir) if resume else 0.0
+    run_dir.mkdir(parents=True, exist_ok=True)
 
     request = {"model": model_name, "family": spec.family, "params": {**spec.defaults, **params},
                "seed": seed, "val_fraction": val_fraction, "n_train": len(fit_data),
@@ -117,38 +137,85 @@ def train_run(model_name: str, params: dict[str, Any], train: Dataset, test: Dat
                "status": "training",
                "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     write_json(run_dir / RUN_FILE, request)
-
-    start = time.perf_counter()
-    model.fit(fit_data.images, fit_data.labels)
-    fit_seconds = time.perf_counter() - start
+    fit_seconds = _fit(model, fit_data, run_dir, request, prior_seconds)
 
     metrics: dict[str, Any] = {"fit_seconds": fit_seconds}
     if held_out is not None:
         metrics["val_accuracy"] = float(model.score(held_out.images, held_out.labels))
     if test is not None:
-        start = time.perf_counter()
-        proba_or_pred = getattr(model, "predict_proba", model.predict)(test.images)
-        seconds = time.perf_counter() - start
-        predicted = (model.classes_[np.argmax(proba_or_pred, axis=1)]
-                     if proba_or_pred.ndim == 2 else proba_or_pred)
-        metrics["test_accuracy"] = float(np.mean(predicted == test.labels))
-        metrics["predict_images_per_s"] = len(test) / max(seconds, 1e-9)
-        metrics["n_test"] = len(test)
-        if callable(getattr(model, "extra_metrics", None)):  # e.g. k-means: ARI, NMI, purity
-            metrics["extra"] = model.extra_metrics(test.images, test.labels)
-    if getattr(model, "interrupted_", False):
+        metrics.update(_test_metrics(model, test))
+    status = "interrupted" if getattr(model, "interrupted_", False) else "done"
+    if status == "interrupted":
         metrics["interrupted"] = True
 
     history = getattr(model, "history_", None)
     if history:
         write_json(run_dir / "history.json", {"history": history})
-    meta = {**request, "status": "done", "metrics": metrics, "class_names": list(train.class_names),
-            "image_shape": list(train.images.shape[1:]),
+    meta = {**request, "status": status, "metrics": metrics,
+            "class_names": list(train.class_names), "image_shape": list(train.images.shape[1:]),
             "dataset": {"source": train.source, "checksum": train.checksum,
                         "description": data_description},
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     from fmnist.runs.store import save
 
     save(model, run_dir, meta)
-    write_json(run_dir / RUN_FILE, {**request, "status": "done"})
+    write_json(run_dir / RUN_FILE, {**request, "status": status, "fit_seconds": fit_seconds})
     return RunResult(run_dir, model, fit_seconds, metrics, meta)
+
+
+def _run_settings(accepted: dict[str, Any], params: dict[str, Any], run_dir: Path, seed: int,
+                  resume: bool, val_fraction: float | None) -> dict[str, Any]:
+    """What the run decides for the model: its seed, checkpoint folder, resume, split."""
+    settings: dict[str, Any] = {}
+    if "random_state" in accepted and "random_state" not in params:
+        settings["random_state"] = seed
+    if "checkpoint_dir" in accepted:
+        settings["checkpoint_dir"] = str(run_dir / "checkpoints")
+    if "resume" in accepted:
+        settings["resume"] = resume
+    if val_fraction is not None and "val_fraction" in accepted:
+        settings["val_fraction"] = val_fraction
+    return settings
+
+
+def _recorded_fit_seconds(run_dir: Path) -> float:
+    """Training seconds an earlier, interrupted session of this run recorded (0 if none)."""
+    try:
+        seconds = read_run_request(run_dir).get("fit_seconds", 0.0)
+    except FmnistError:
+        return 0.0
+    return float(seconds) if isinstance(seconds, int | float) and seconds >= 0 else 0.0
+
+
+def _fit(model: BaseEstimator, data: Dataset, run_dir: Path, request: dict[str, Any],
+         prior_seconds: float) -> float:
+    """`model.fit`, timed; the run folder says `interrupted` or `failed` if it does not end."""
+    start = time.perf_counter()
+    try:
+        model.fit(data.images, data.labels)
+    except KeyboardInterrupt:
+        write_json(run_dir / RUN_FILE, {**request, "status": "interrupted",
+                                        "fit_seconds": prior_seconds + time.perf_counter() - start})
+        raise
+    except BaseException as exc:
+        write_json(run_dir / RUN_FILE, {**request, "status": "failed",
+                                        "error": f"{type(exc).__name__}: {exc}"})
+        if isinstance(exc, InvalidParameterError):  # a constraint only fit checks (sklearn)
+            raise ConfigError(f"model {request['model']!r}: {exc}") from exc
+        raise
+    return prior_seconds + time.perf_counter() - start
+
+
+def _test_metrics(model: BaseEstimator, test: Dataset) -> dict[str, Any]:
+    """Accuracy and prediction speed on the test set (plus `extra_metrics`, e.g. k-means')."""
+    start = time.perf_counter()
+    proba_or_pred = getattr(model, "predict_proba", model.predict)(test.images)
+    seconds = time.perf_counter() - start
+    predicted = (model.classes_[np.argmax(proba_or_pred, axis=1)]
+                 if proba_or_pred.ndim == 2 else proba_or_pred)
+    metrics: dict[str, Any] = {
+        "test_accuracy": float(np.mean(predicted == test.labels)),
+        "predict_images_per_s": len(test) / max(seconds, 1e-9), "n_test": len(test)}
+    if callable(getattr(model, "extra_metrics", None)):
+        metrics["extra"] = model.extra_metrics(test.images, test.labels)
+    return metrics

@@ -2,11 +2,13 @@
 
 Figures are written by scripts and servers with no display, so the Agg backend is forced before
 pyplot is imported. Each area keeps its figures in its own module (`plots.data`, ...), one
-function per figure, returning the saved PNG's path.
+function per figure, returning the saved PNG's path. Every text that comes from data (class
+names, model names, titles that quote them) goes through `plain` inside the figure function.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import matplotlib
@@ -25,6 +27,27 @@ STYLE = {
     "axes.grid": False,
     "legend.frameon": False,
 }
+
+
+MAX_LABEL_CHARS = 60
+
+
+def plain(text: object, limit: int = MAX_LABEL_CHARS) -> str:
+    """`text` as matplotlib should draw it: literally.
+
+    A `$` is escaped, so a class named `$x^2$` is never parsed as mathtext (an unbalanced one
+    made the figure raise, and the report was never written); names longer than `limit` are cut
+    with an ellipsis, so one long name cannot stretch a figure to an enormous canvas.
+    """
+    value = str(text)
+    if len(value) > limit:
+        value = value[:limit - 1] + "…"
+    return value.replace("$", r"\$")
+
+
+def plain_all(texts: Iterable[object], limit: int = MAX_LABEL_CHARS) -> list[str]:
+    """`plain` of every item (tick labels, legend entries)."""
+    return [plain(t, limit) for t in texts]
 
 
 def class_colors(n: int) -> list:

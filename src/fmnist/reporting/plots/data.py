@@ -14,7 +14,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from fmnist.reporting.plots import class_colors, save, style
+from fmnist.reporting.plots import class_colors, plain, plain_all, save, style
 
 
 def sample_grid(images: np.ndarray, labels: np.ndarray, class_names: Sequence[str],
@@ -26,6 +26,7 @@ def sample_grid(images: np.ndarray, labels: np.ndarray, class_names: Sequence[st
     separated by white gutters. The grid is one mosaic image (one `imshow`, not a hundred axes),
     which keeps the figure fast to draw.
     """
+    class_names = plain_all(class_names)
     n = len(class_names)
     h, w = images.shape[1:3]
     gap = max(2, h // 10)
@@ -50,6 +51,7 @@ def class_balance(counts: Mapping[str, Sequence[int]], class_names: Sequence[str
                   path: str | Path) -> Path:
     """Images per class in each split (`counts`: split name → count per class), side by side."""
     splits = list(counts)
+    class_names = plain_all(class_names)
     colors = ["#4c72b0", "#dd8452", "#55a868", "#c44e52"]
     y = np.arange(len(class_names))
     with style():
@@ -63,7 +65,7 @@ def class_balance(counts: Mapping[str, Sequence[int]], class_names: Sequence[str
                 share = 100.0 * v / total if total else 0.0
                 ax.text(v, yi, f" {v:,} ({share:.1f}%)", va="center", fontsize=8.5)
             ax.set_xlim(0, max(values.max(), 1) * 1.38)
-            ax.set_title(f"{split}: {total:,} images")
+            ax.set_title(f"{plain(split)}: {total:,} images")
             ax.set_xlabel("images")
         axes[0, 0].set_yticks(y, class_names)
         axes[0, 0].invert_yaxis()
@@ -77,6 +79,7 @@ def class_mean_std(mean_images: np.ndarray, std_images: np.ndarray,
 
     Both rows share one colour scale each (intensity 0–255), so classes compare directly.
     """
+    class_names = plain_all(class_names)
     n = len(class_names)
     with style():
         fig, axes = plt.subplots(2, n, figsize=(1.25 * n + 1.2, 3.4), squeeze=False,
@@ -103,11 +106,13 @@ def pixel_histogram(split_hist: Mapping[str, np.ndarray], class_hist: np.ndarray
     """Left: share of pixels at each intensity 0–255 per split (log scale, background dominates).
     Right: per class, the distribution of the non-zero ("ink") intensities, in 16-level bins."""
     colors = class_colors(len(class_names))
+    class_names = plain_all(class_names)
     with style():
         fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
         for split, hist in split_hist.items():
             hist = np.asarray(hist, dtype=float)
-            left.step(np.arange(256), hist / hist.sum(), where="mid", label=split, lw=1.2)
+            left.step(np.arange(256), hist / hist.sum(), where="mid", label=plain(split),
+                      lw=1.2)
         left.set_yscale("log")
         left.set_xlim(-2, 257)
         left.set_xlabel("pixel intensity (0 = background)")
@@ -134,6 +139,8 @@ def projection(points: np.ndarray, labels: np.ndarray, class_names: Sequence[str
                path: str | Path, title: str, axis_labels: tuple[str, str]) -> Path:
     """A 2-D scatter coloured by class with a legend of class names (points already subsampled)."""
     colors = class_colors(len(class_names))
+    class_names, title = plain_all(class_names), plain(title, 160)
+    axis_labels = (plain(axis_labels[0], 160), plain(axis_labels[1], 160))
     with style():
         fig, ax = plt.subplots(figsize=(8.6, 6.2))
         for c, name in enumerate(class_names):
@@ -212,6 +219,7 @@ def explained_variance(cumulative: np.ndarray, marks: Mapping[float, int],
 def class_distances(distances: np.ndarray, class_names: Sequence[str], path: str | Path) -> Path:
     """Heat map of distances between class mean images; each row's nearest other class boxed.
     NaN entries (a class without images) stay blank."""
+    class_names = plain_all(class_names)
     n = len(class_names)
     masked = distances.astype(float).copy()
     np.fill_diagonal(masked, np.nan)

@@ -14,7 +14,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from fmnist.reporting.plots import save, style
+from fmnist.reporting.plots import plain, plain_all, save, style
+
+TITLE_CHARS = 160
 
 WRONG = "#c0392b"
 RIGHT = "#1e7d32"
@@ -27,6 +29,7 @@ def confusion_heatmap(confusion: np.ndarray, class_names: Sequence[str], path: s
     cm = np.asarray(confusion)
     rows = cm.sum(axis=1, keepdims=True)
     share = np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0)
+    class_names, title = plain_all(class_names), plain(title, TITLE_CHARS)
     n = len(class_names)
     with style():
         fig, ax = plt.subplots(figsize=(0.62 * n + 3.2, 0.55 * n + 2.2))
@@ -74,6 +77,7 @@ def prediction_grid(images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray,
     thick red frame and a ✗ so they stand out."""
     rng = np.random.default_rng(seed)
     picks = np.sort(rng.choice(len(images), size=min(n, len(images)), replace=False))
+    class_names, title = plain_all(class_names), plain(title, TITLE_CHARS)
     with style():
         fig, axes = _image_grid(len(picks))
         for ax, k in zip(axes.flat, picks, strict=False):
@@ -101,6 +105,7 @@ def confident_mistakes(images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarra
     else:
         confidence = None
     wrong = wrong[:n]
+    class_names, title = plain_all(class_names), plain(title, TITLE_CHARS)
     with style():
         fig, axes = _image_grid(len(wrong))
         for idx, (ax, k) in enumerate(zip(axes.flat, wrong, strict=False)):
@@ -139,6 +144,7 @@ def training_curves(history: Sequence[Mapping[str, float]], path: str | Path,
     """Loss (left) and accuracy (right) per epoch, training vs validation: over-fitting shows as
     the validation curve turning away from the training one."""
     epochs = np.arange(1, len(history) + 1)
+    title = plain(title, TITLE_CHARS)
     with style():
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
         for ax, metric, name in ((axes[0], "loss", "loss"), (axes[1], "acc", "accuracy")):
@@ -169,12 +175,13 @@ def accuracy_vs_time(names: Sequence[str], accuracy: Sequence[float],
     bounds = np.asarray(ci, dtype=float).reshape(-1, 2)
     err = np.abs(np.stack([acc - bounds[:, 0], bounds[:, 1] - acc]))
     palette = {"neural": "#c44e52", "classical": "#4c72b0"}
+    names, title = plain_all(names), plain(title, TITLE_CHARS)
     with style():
         fig, ax = plt.subplots(figsize=(8.5, 5))
         for fam in sorted(set(families)):
             m = np.array([f == fam for f in families])
             ax.errorbar(secs[m], acc[m], yerr=err[:, m], fmt="o", capsize=3,
-                        color=palette.get(fam, "#55a868"), label=fam)
+                        color=palette.get(fam, "#55a868"), label=plain(fam))
         for x, y, name in zip(secs, acc, names, strict=True):
             ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
         ax.set_xscale("log")
@@ -191,6 +198,8 @@ def f1_heatmap(f1: np.ndarray, model_names: Sequence[str], class_names: Sequence
     """Models × classes, F1 in each cell: shows which garments every model finds hard (a pale
     column) and where one model beats the others."""
     f1 = np.asarray(f1, dtype=float)
+    model_names, class_names = plain_all(model_names), plain_all(class_names)
+    title = plain(title, TITLE_CHARS)
     with style():
         fig, ax = plt.subplots(figsize=(0.75 * len(class_names) + 3,
                                         0.42 * len(model_names) + 2.2))
