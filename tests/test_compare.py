@@ -18,7 +18,8 @@ from fmnist.cli.app import app
 from fmnist.errors import FmnistError
 from fmnist.evaluation.compare import PRESETS, compare, config_hash, data_fingerprint, model_params
 from fmnist.models import ModelSpec, registered
-from fmnist.reporting.compare_report import markdown_report
+from fmnist.reporting.compare_report import build_report
+from fmnist.reporting.render import render_markdown
 from fmnist.runs.store import load
 
 BROKEN = "broken-for-tests"
@@ -157,7 +158,8 @@ def test_subset_is_labelled_in_report(first_run):
     _, result = first_run
     n = len(result.train)
     shrunk = [dataclasses.replace(r, train_images=n // 2) if r.ok else r for r in result.results]
-    md = markdown_report(dataclasses.replace(result, results=shrunk))
+    md = render_markdown(build_report(dataclasses.replace(result, results=shrunk)),
+                         result.out_dir)
     assert f"{n // 2:,} (subset of {n:,})" in md
     assert "Trained on a stratified subset" in md
 
@@ -204,3 +206,34 @@ def test_interrupted_neural_run_continues_from_its_checkpoint(tiny, tmp_path):
     # fit time still counts the whole training (the first session's included).
     assert again.history == first.history
     assert again.evaluation.fit_seconds >= first.evaluation.fit_seconds
+
+def test_report_leads_with_the_verdict_and_warns_about_quick_nets(first_run):
+    """report.md: summary and leaderboard first, data analysis last; a quick comparison with
+    neural models says they are under-trained by design and names the presets to use."""
+    _, result = first_run
+    md = render_markdown(build_report(result), result.out_dir)
+    assert md.index("Best model:") < md.index("| rank |") < md.index("## Results")
+    assert "under-trains" not in md  # no neural model ran
+    nets = [dataclasses.replace(r, family="neural", params={**r.params, "epochs": 2})
+            if r.ok else r for r in result.results]
+    md = render_markdown(build_report(dataclasses.replace(result, results=nets)), result.out_dir)
+    assert "under-trains its deep nets by design" in md and "--preset standard" in md
+    assert md.index("under-trains") < md.index("## Results")
+
+
+def test_convergence_warnings_are_recorded_not_printed(tiny, tmp_path, capfd):
+    """A fit that stops at its iteration cap warns; the comparison keeps the warning with the
+    model's result (results.json, the report) instead of printing it among its progress lines."""
+    train, test = tiny
+    spec = ModelSpec("logistic-1-iteration", "classical", "logistic regression, one iteration",
+                     build="fmnist.models.classical:LogisticClassifier",
+                     defaults={"max_iter": 1})
+    with registered(spec):
+        result = compare(train, test, tmp_path, models=[spec.name], with_explore=False,
+                         log=print)
+    captured = capfd.readouterr()
+    assert "ConvergenceWarning" not in captured.out + captured.err
+    (row,) = json.loads((tmp_path / "results.json").read_text())["leaderboard"]
+    assert row["warnings"] and "max_iter" in row["warnings"][0]
+    assert result.results[0].warnings == row["warnings"]
+    assert "max\\_iter" in (tmp_path / "report.md").read_text(encoding="utf-8")

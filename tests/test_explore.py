@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -18,7 +19,9 @@ from PIL import Image
 from fmnist.data import Dataset
 from fmnist.errors import FmnistError
 from fmnist.reporting import html
+from fmnist.reporting.document import Document, Section
 from fmnist.reporting.explore import FIGURES, ExploreResult, explore
+from fmnist.reporting.render import render_html, render_markdown
 
 
 @pytest.fixture(scope="module")
@@ -63,12 +66,17 @@ def test_html_page_embeds_every_figure_and_links_nothing(explored: ExploreResult
         assert html.escape(name) in page
 
 
-def test_html_section_is_embeddable(explored: ExploreResult) -> None:
-    section = explored.html_section("Data")
-    assert section.startswith('<section id="data"><h2>Data</h2>')
-    assert section.endswith("</section>")
-    assert section.count("data:image/png;base64,") == len(FIGURES)
-    assert "<html" not in section and "<body" not in section
+def test_section_is_one_object_rendered_twice(explored: ExploreResult, tmp_path: Path) -> None:
+    """Another report includes the analysis as a `Section`: both renderers nest it under the
+    including document's headings, with no text surgery (figure links stay valid from there)."""
+    doc = Document("Outer", sections=[Section("Intro"), explored.section("Data")])
+    page = render_html(doc)
+    assert '<section id="data"><h2>Data</h2>' in page
+    assert page.count("data:image/png;base64,") == len(FIGURES)
+    markdown = render_markdown(doc, tmp_path)
+    assert markdown.startswith("# Outer\n") and "\n## Data\n" in markdown
+    for path in explored.figures.values():
+        assert f"]({Path(os.path.relpath(path, tmp_path)).as_posix()})" in markdown
 
 
 def test_summary_and_stats_files(explored: ExploreResult) -> None:
@@ -193,7 +201,7 @@ def test_html_helpers_escape_and_format(tmp_path: Path) -> None:
     uri = html.data_uri(png)
     assert base64.b64decode(uri.split(",", 1)[1]) == png.read_bytes()
     fig = html.figure(png, 'say "hi"')
-    assert 'alt="say &quot;hi&quot;"' in fig and "<figcaption>" in fig
+    assert 'alt="say &#34;hi&#34;"' in fig and "<figcaption>" in fig
     out = html.write_page(tmp_path / "p.html", "T<", html.section("S", "<p>x</p>", "s"))
     text = out.read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE html>") and "<title>T&lt;</title>" in text

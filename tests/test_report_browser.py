@@ -47,6 +47,7 @@ def page_data(report):
                        "src: e.getAttribute('src').slice(0, 30)}))")
             headings = page.eval_on_selector_all("section > h2", "els => els.map(e => "
                                                  "e.textContent)")
+            toc = page.eval_on_selector_all("nav.toc a", "els => els.map(e => e.textContent)")
             header = page.eval_on_selector_all("#leaderboard th", "els => els.map(e => "
                                                "e.textContent)")
             rows = page.eval_on_selector_all(
@@ -54,7 +55,9 @@ def page_data(report):
                 "rows => rows.map(r => Array.from(r.cells).map(c => c.textContent))")
         finally:
             browser.close()
+    best = json.loads((report / "results.json").read_text())["best"]
     return {"url": url, "requests": requests, "images": images, "headings": headings,
+            "toc": toc, "best": best,
             "rows": [dict(zip(header, r, strict=True)) for r in rows]}
 
 
@@ -74,11 +77,16 @@ def test_no_network_request(page_data):
     assert page_data["url"] in page_data["requests"]
 
 
-def test_story_order_data_first(page_data):
-    headings = page_data["headings"]
-    assert headings[0].startswith("1. The data")
-    assert [h.split(".")[0] for h in headings[:5]] == ["1", "2", "3", "4", "5"]
-    assert headings[4] == "5. What it gets wrong"
+def test_story_order_verdict_first(page_data, report):
+    """The verdict (summary, leaderboard) and a table of contents lead; the data analysis
+    comes last, after the results, the best model, its mistakes and the models."""
+    assert page_data["headings"] == ["Results", f"The best model: {page_data['best']}",
+                                     "What it gets wrong", "The models", "The data"]
+    assert page_data["toc"] == page_data["headings"]
+    text = (report / "report.html").read_text(encoding="utf-8")
+    order = [text.index(mark) for mark in ("Best model:", 'id="leaderboard"', 'class="toc"',
+                                           'id="results"', 'id="data"')]
+    assert order == sorted(order)
 
 
 def test_leaderboard_matches_results_json(page_data, report):

@@ -23,7 +23,6 @@ import shutil
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -33,28 +32,10 @@ import numpy as np
 from fmnist.data import Dataset
 from fmnist.data.resolve import check_compatible
 from fmnist.errors import FmnistError
-from fmnist.evaluation.metrics import Evaluation, evaluate, mcnemar_exact
+from fmnist.evaluation.metrics import evaluate, mcnemar_exact
+from fmnist.evaluation.results import Comparison, ModelResult, Preset
 from fmnist.fileio import atomic_copy_tree, atomic_write_text
 from fmnist.models import get_spec, list_models
-
-ALPHA = 0.05
-
-
-@dataclass(frozen=True)
-class Preset:
-    """A named suite: which models, and which parameter overrides each gets.
-
-    `models=None` means every registered model. `use_quick` applies each model's registered
-    `quick` overrides (fewer epochs, a training subset) before the preset's own `overrides`.
-    Neural models keep their own `val_fraction` (a parameter like any other).
-    """
-
-    name: str
-    description: str
-    models: tuple[str, ...] | None
-    use_quick: bool = False
-    overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-
 
 PRESETS: dict[str, Preset] = {
     "quick": Preset(
@@ -95,86 +76,6 @@ PRESETS: dict[str, Preset] = {
         },
     ),
 }
-
-
-@dataclass
-class ModelResult:
-    """One model's line in the comparison: its run, its evaluation, or why it failed."""
-
-    name: str
-    family: str
-    description: str
-    params: dict[str, Any]
-    train_images: int
-    run_dir: Path | None = None
-    reused: bool = False
-    evaluation: Evaluation | None = None
-    error: str | None = None
-    history: list[dict] | None = None
-    mcnemar: dict[str, Any] | None = None
-    seconds: float = 0.0  # wall time for this model in this comparison: train/load + evaluate
-
-    @property
-    def ok(self) -> bool:
-        return self.evaluation is not None
-
-    def row(self) -> dict[str, Any]:
-        """The leaderboard line (plain JSON values)."""
-        ev = self.evaluation
-        row: dict[str, Any] = {
-            "model": self.name, "family": self.family, "status": "ok" if ev else "failed",
-            "error": self.error, "train_images": self.train_images, "params": self.params,
-            "run_dir": str(self.run_dir) if self.run_dir else None, "reused": self.reused,
-            "wall_seconds": self.seconds,
-        }
-        if ev is not None:
-            row.update({
-                "accuracy": ev.accuracy, "ci_low": ev.ci_low, "ci_high": ev.ci_high,
-                "macro_f1": ev.macro["f1"], "weighted_f1": ev.weighted["f1"],
-                "log_loss": ev.log_loss, "top2_accuracy": ev.top2_accuracy,
-                "fit_seconds": ev.fit_seconds, "predict_images_per_s": ev.images_per_second,
-                "n_params": ev.n_params, "size_bytes": ev.size_bytes,
-                "mcnemar_p": self.mcnemar["pvalue"] if self.mcnemar else None,
-                "significantly_worse": (self.mcnemar["significant"] if self.mcnemar else None),
-            })
-        return row
-
-
-@dataclass
-class Comparison:
-    """Everything one comparison produced, ranked best first (failed models last)."""
-
-    preset: Preset
-    results: list[ModelResult]
-    train: Dataset
-    test: Dataset
-    out_dir: Path
-    seconds: float
-    started: str
-    data_description: str
-    explore: Any = None  # fmnist.reporting.explore.ExploreResult, or None when skipped
-    figures: dict[str, Path] = field(default_factory=dict)
-    best_dir: Path | None = None
-
-    @property
-    def best(self) -> ModelResult | None:
-        return next((r for r in self.results if r.ok), None)
-
-    def to_dict(self) -> dict[str, Any]:
-        best = self.best
-        return {
-            "preset": self.preset.name, "preset_description": self.preset.description,
-            "started": self.started, "total_seconds": self.seconds,
-            "data": {"description": self.data_description, "train_images": len(self.train),
-                     "test_images": len(self.test), "train_source": self.train.source,
-                     "test_source": self.test.source, "checksum": self.train.checksum,
-                     "class_names": list(self.test.class_names)},
-            "alpha": ALPHA,
-            "best": best.name if best else None,
-            "best_dir": str(self.best_dir) if self.best_dir else None,
-            "leaderboard": [r.row() for r in self.results],
-            "evaluations": {r.name: r.evaluation.to_dict() for r in self.results if r.ok},
-        }
 
 
 def data_fingerprint(data: Dataset) -> str:
@@ -291,7 +192,8 @@ def _run_one(preset: Preset, name: str, train: Dataset, test: Dataset, runs: Pat
     params = model_params(preset, name)
     max_train = params.get("max_train")
     n_fit = min(len(train), int(max_train)) if max_train else len(train)
-    result = ModelResult(name, spec.family, spec.description, params, n_fit)
+    result = ModelResult(name, spec.family, spec.description, params, n_fit,
+                         defaults=dict(spec.defaults))
     start = time.perf_counter()
     try:
         run_dir = runs / f"{name}-{config_hash(name, params, fingerprint, seed)}"
@@ -306,8 +208,8 @@ def _run_one(preset: Preset, name: str, train: Dataset, test: Dataset, runs: Pat
             checkpoints = run_dir / "checkpoints"
             resume = (checkpoints.is_dir() and any(checkpoints.iterdir())
                       and _takes(name, params, "resume"))
-            run = train_run(name, params, train, None, run_dir=run_dir, seed=seed,
-                            resume=resume)
+            run, result.warnings = _quietly(lambda: train_run(
+                name, params, train, None, run_dir=run_dir, seed=seed, resume=resume))
             if run.metrics.get("interrupted"):  # Ctrl-C ended the epochs: stop the comparison
                 raise KeyboardInterrupt
             model, fit_seconds = run.model, run.fit_seconds
@@ -335,6 +237,24 @@ def _finished(run_dir: Path) -> bool:
         return False
 
 
+def _quietly(fit: Callable[[], Any]) -> tuple[Any, list[str]]:
+    """Run `fit`, capturing scikit-learn's ConvergenceWarnings (an iteration cap reached, e.g.
+    logistic regression on a subset) instead of printing them into the comparison's log; they
+    are returned, one line each, to be recorded with the model's result."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        value = fit()
+    for other in (w for w in caught if not issubclass(w.category, ConvergenceWarning)):
+        warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
+    lines = [" ".join(str(w.message).split()) for w in caught
+             if issubclass(w.category, ConvergenceWarning)]
+    return value, list(dict.fromkeys(lines))
+
+
 def _takes(name: str, params: Mapping[str, Any], parameter: str) -> bool:
     """Whether the model has an estimator parameter of that name."""
     from fmnist.models import create_model
@@ -352,24 +272,23 @@ def _read_history(run_dir: Path) -> list[dict] | None:
 
 
 def _add_mcnemar(results: list[ModelResult]) -> None:
-    """Each model vs the best (first) one: McNemar's exact p-value and whether p < ALPHA."""
+    """Each model vs the best (first) one: McNemar's exact test, kept typed for the report."""
     ok = [r for r in results if r.ok]
     if not ok:
         return
     best = ok[0]
     for r in ok[1:]:
-        test = mcnemar_exact(best.evaluation.correct, r.evaluation.correct)
-        r.mcnemar = {**test.to_dict(), "significant": test.significant(ALPHA)}
+        r.mcnemar = mcnemar_exact(best.evaluation.correct, r.evaluation.correct)
 
 
 def _figures(comparison: Comparison) -> dict[str, Path]:
-    """The comparison's figures (all models) and the best model's (what it gets wrong)."""
+    """The comparison's figures (all models), and the best model's (what it gets wrong) from the
+    one writer `fmnist evaluate` uses too."""
+    from fmnist.reporting.figures import evaluation_figures
     from fmnist.reporting.plots import evaluation as plots
 
     fig_dir = comparison.out_dir / "figures"
     ok = [r for r in comparison.results if r.ok]
-    best = ok[0]
-    ev = best.evaluation
     names = comparison.test.class_names
     figures = {
         "accuracy_vs_time": plots.accuracy_vs_time(
@@ -380,15 +299,7 @@ def _figures(comparison: Comparison) -> dict[str, Path]:
         "f1_heatmap": plots.f1_heatmap(
             np.array([[c["f1"] for c in r.evaluation.per_class] for r in ok]),
             [r.name for r in ok], names, fig_dir / "f1_heatmap.png"),
-        "best_confusion": plots.confusion_heatmap(
-            ev.confusion, names, fig_dir / "best_confusion.png",
-            title=f"Confusion matrix of {best.name} (official test set)"),
-        "best_predictions": plots.prediction_grid(
-            comparison.test.images, ev.y_true, ev.y_pred, names,
-            fig_dir / "best_predictions.png", title=f"{best.name} on random test images"),
-        "best_mistakes": plots.confident_mistakes(
-            comparison.test.images, ev.y_true, ev.y_pred, ev.proba, names,
-            fig_dir / "best_mistakes.png", title=f"{best.name}: most confident mistakes"),
+        **evaluation_figures(ok[0].evaluation, comparison.test.images, fig_dir, prefix="best_"),
     }
     for r in ok:
         if r.history:

@@ -1,25 +1,27 @@
-"""The comparison report as one self-contained HTML page and a Markdown twin.
+"""The comparison report: one `Document` built from a `Comparison`, rendered as `report.html`
+and `report.md`.
 
-The page tells the story in order: the data (the `fmnist explore` analysis, first) → the models
-that ran and on how much data → the leaderboard → the best model → what it gets wrong. Every
-figure is embedded (`fmnist.reporting.html`), so `report.html` opens offline and survives being
-mailed.
-Numbers are printed from the same `Comparison` that `results.json` is written from, with fixed
-formats (accuracy 4 decimals, p-values 2 significant digits), so the two always agree.
+The page leads with the verdict — the best model and whether the others are significantly
+worse, the leaderboard, a table of contents — then shows the results, the best model and its
+mistakes, the models' settings, and the data analysis last. Every number is printed from the
+same `Comparison` that `results.json` is written from, with fixed formats (accuracy 4 decimals,
+p-values 2 significant digits), so the report and the results always agree. The report reads
+only the comparison: each result carries its model's registered defaults, so the registry is
+never consulted here.
 """
 
 from __future__ import annotations
 
+import os
 import platform
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fmnist.fileio import atomic_write_text
-from fmnist.reporting import html
+from fmnist.reporting.document import Document, Figure, Paragraph, Section, Table
+from fmnist.reporting.render import write_document
 
 if TYPE_CHECKING:
-    from fmnist.evaluation.compare import Comparison, ModelResult
+    from fmnist.evaluation.results import Comparison, ModelResult
 
 LEADERBOARD_COLUMNS = {
     "rank": "rank", "model": "model", "family": "family", "accuracy": "accuracy",
@@ -27,6 +29,14 @@ LEADERBOARD_COLUMNS = {
     "significant": "worse than best?", "fit_seconds": "fit s", "speed": "predict images/s",
     "n_params": "parameters", "size": "size MB", "train_images": "training images",
 }
+
+EXTRA_CAPTION = ("Model-specific metrics on the test set (k-means: how its clusters match the "
+                 "classes; train_ = on its training data)")
+
+RESULTS_NOTE = ("Accuracy on the test set with a 95% Wilson confidence interval. McNemar's exact "
+                "test compares each model with the best one on the same test images (only the "
+                "images exactly one of the two gets right count); 'yes' means worse at p < 0.05 "
+                "(no correction for multiple comparisons).")
 
 
 def fmt_acc(value: float | None) -> str:
@@ -63,8 +73,8 @@ def leaderboard_rows(c: Comparison) -> list[dict[str, Any]]:
         if r.mcnemar is None:
             p, sig = "(best)", ""
         else:
-            p = fmt_p(r.mcnemar["pvalue"])
-            sig = "yes" if r.mcnemar["significant"] else "no (tie)"
+            p = fmt_p(r.mcnemar.pvalue)
+            sig = "yes" if r.mcnemar.significant(c.alpha) else "no (tie)"
         rows.append({
             "rank": rank, "model": r.name, "family": r.family, "accuracy": fmt_acc(ev.accuracy),
             "ci": f"{fmt_acc(ev.ci_low)}–{fmt_acc(ev.ci_high)}",
@@ -76,10 +86,6 @@ def leaderboard_rows(c: Comparison) -> list[dict[str, Any]]:
             "train_images": _subset_note(r, n_train, short=True),
         })
     return rows
-
-
-EXTRA_CAPTION = ("Model-specific metrics on the test set (k-means: how its clusters match the "
-                 "classes; train_ = on its training data)")
 
 
 def extra_rows(c: Comparison) -> list[dict[str, Any]]:
@@ -94,33 +100,50 @@ def extra_rows(c: Comparison) -> list[dict[str, Any]]:
 def _params_text(r: ModelResult) -> str:
     """The settings that differ from the model's registered defaults (the full parameters are
     in results.json): what the preset changed."""
-    from fmnist.models import get_spec
-
-    defaults = get_spec(r.name).defaults
-    changed = {k: v for k, v in r.params.items() if k not in defaults or defaults[k] != v}
+    changed = {k: v for k, v in r.params.items() if k not in r.defaults or r.defaults[k] != v}
     return ", ".join(f"{k}={v}" for k, v in changed.items()) or "defaults"
 
 
 def model_rows(c: Comparison) -> list[dict[str, Any]]:
+    """One row per model: data, settings, run folder, and (when any) the fit's warnings."""
     n_train = len(c.train)
-    return [{"model": r.name, "family": r.family, "description": r.description,
+    rows = [{"model": r.name, "family": r.family, "description": r.description,
              "training images": _subset_note(r, n_train), "settings": _params_text(r),
-             "run": ("reused " if r.reused else "") + (r.run_dir.name if r.run_dir else "")}
+             "run": ("reused " if r.reused else "") + (r.run_dir.name if r.run_dir else ""),
+             "warnings": "; ".join(r.warnings)}
             for r in c.results]
+    if not any(r.warnings for r in c.results):
+        rows = [{k: v for k, v in row.items() if k != "warnings"} for row in rows]
+    return rows
 
 
 def _summary_sentence(c: Comparison) -> str:
     best = c.best
     if best is None:
-        return "Every model failed; see the table below for the reasons."
+        return "Every model failed; see the failed models below for the reasons."
     ev = best.evaluation
-    ties = [r.name for r in c.results[1:] if r.ok and r.mcnemar and not r.mcnemar["significant"]]
-    tie_text = (f" Not significantly different from it (McNemar exact, p ≥ 0.05): "
+    ties = [r.name for r in c.results[1:]
+            if r.ok and r.mcnemar is not None and not r.mcnemar.significant(c.alpha)]
+    tie_text = (f" Not significantly different from it (McNemar exact, p ≥ {c.alpha}): "
                 f"{', '.join(ties)}." if ties else
-                " Every other model is significantly worse (McNemar exact, p < 0.05).")
+                f" Every other model is significantly worse (McNemar exact, p < {c.alpha}).")
     return (f"Best model: {best.name} with test accuracy {fmt_acc(ev.accuracy)} "
             f"(95% CI {fmt_acc(ev.ci_low)}–{fmt_acc(ev.ci_high)}) and macro-F1 "
             f"{fmt_acc(ev.macro['f1'])} on {ev.n_images:,} test images.{tie_text}")
+
+
+def _quick_warning(c: Comparison) -> str | None:
+    """The quick preset trains deep nets for a few epochs on subsets: say so, with the numbers,
+    before anyone reads the ranking as a verdict on the architectures."""
+    nets = [r for r in c.results if r.family == "neural"]
+    if not c.preset.use_quick or not nets:
+        return None
+    budgets = "; ".join(f"{r.name}: {r.params.get('epochs', '?')} epochs on "
+                        f"{r.train_images:,} images" for r in nets)
+    return (f"The quick preset under-trains its deep nets by design, to finish in minutes on a "
+            f"CPU ({budgets}), so they rank below what they reach with full training. For "
+            "their real accuracy run 'fmnist compare --preset standard' (every model, all "
+            "data, default epochs) or '--preset best' (longest; meant for a GPU).")
 
 
 def _subset_warning(c: Comparison) -> str | None:
@@ -133,188 +156,87 @@ def _subset_warning(c: Comparison) -> str | None:
             f"tested on the same {len(c.test):,} test images.")
 
 
-def html_report(c: Comparison) -> str:
-    """The body of `report.html`."""
-    parts = []
-    intro = [html.paragraph(_summary_sentence(c)),
-             html.paragraph(f"Preset '{c.preset.name}': {c.preset.description}", "note"),
-             html.paragraph(f"Data: {c.data_description}. Total time {c.seconds:.0f} s on "
-                            f"{platform.machine()} ({_cpu_count()} CPU cores); started "
-                            f"{c.started}.", "note")]
-    parts.append("\n".join(intro))
-    if c.explore is not None:
-        parts.append(c.explore.html_section("1. The data"))
-    warning = _subset_warning(c)
-    models_body = [html.table(model_rows(c), caption="Models in this comparison")]
-    if warning:
-        models_body.insert(0, html.paragraph(warning))
-    parts.append(html.section("2. The models", "\n".join(models_body), anchor="models"))
+def _figures(c: Comparison, keys_and_captions: list[tuple[str, str]]) -> list[Figure]:
+    return [Figure(c.figures[key], caption) for key, caption in keys_and_captions
+            if key in c.figures]
 
-    results_body = [
-        html.paragraph(
-            "Accuracy on the test set with a 95% Wilson confidence interval. McNemar's exact "
-            "test compares each model with the best one on the same test images (only the "
-            "images exactly one of the two gets right count); 'yes' means worse at p < 0.05 "
-            "(no correction for multiple comparisons)."),
-        f'<div id="leaderboard">{html.table(leaderboard_rows(c), LEADERBOARD_COLUMNS)}</div>',
-    ]
-    for key, caption in (("accuracy_vs_time", "Test accuracy (95% CI) against training time"),
-                         ("f1_heatmap", "F1 per class and model: pale columns are the garments "
-                                        "every model finds hard")):
-        if key in c.figures:
-            results_body.append(html.figure(c.figures[key], caption))
+
+def _curves(r: ModelResult) -> tuple[str, str]:
+    return f"curves_{r.name}", f"{r.name}: loss and accuracy per epoch, training vs validation"
+
+
+def _results_section(c: Comparison) -> Section:
     best_name = c.best.name if c.best else None
-    for r in c.results:
-        if r.name != best_name and f"curves_{r.name}" in c.figures:
-            results_body.append(html.figure(c.figures[f"curves_{r.name}"], _curves_caption(r)))
+    blocks: list = [Paragraph(RESULTS_NOTE)]
+    blocks += _figures(c, [("accuracy_vs_time", "Test accuracy (95% CI) against training time"),
+                           ("f1_heatmap", "F1 per class and model: pale columns are the "
+                                          "garments every model finds hard")])
+    blocks += _figures(c, [_curves(r) for r in c.results if r.name != best_name])
     extra = extra_rows(c)
     if extra:
-        results_body.append(html.table(extra, caption=EXTRA_CAPTION))
-    parts.append(html.section("3. Results", "\n".join(results_body), anchor="results"))
-
-    best = c.best
-    if best is not None:
-        parts.append(html.section(f"4. The best model: {best.name}", _best_html(c, best),
-                                  anchor="best"))
-        parts.append(html.section("5. What it gets wrong", _mistakes_html(c, best),
-                                  anchor="mistakes"))
-    failed = [r for r in c.results if not r.ok]
-    if failed:
-        parts.append(html.section("Failed models", html.table(
-            [{"model": r.name, "error": r.error} for r in failed]), anchor="failed"))
-    return "\n".join(parts)
+        blocks.append(Table(extra, caption=EXTRA_CAPTION))
+    return Section("Results", blocks, anchor="results")
 
 
-def _best_html(c: Comparison, best: ModelResult) -> str:
+def _best_section(c: Comparison, best: ModelResult) -> Section:
     ev = best.evaluation
     where = f" Saved as a run in {c.best_dir}." if c.best_dir else ""
     facts = (f"{best.description}. Trained on {_subset_note(best, len(c.train))} images with "
              f"{_params_text(best)}.{where}")
-    extra = ""
     if ev.log_loss is not None:
-        extra = f" Log-loss {ev.log_loss:.4f}; top-2 accuracy {fmt_acc(ev.top2_accuracy)}."
-    body = [html.paragraph(facts + extra),
-            html.table([{**row, "precision": fmt_acc(row["precision"]),
-                         "recall": fmt_acc(row["recall"]), "f1": fmt_acc(row["f1"])}
-                        for row in ev.per_class], caption="Per-class report (test set)")]
-    if "best_confusion" in c.figures:
-        body.append(html.figure(c.figures["best_confusion"],
-                                "Confusion matrix: rows are the actual class, colour the row "
-                                "share, numbers the counts"))
-    if f"curves_{best.name}" in c.figures:
-        body.append(html.figure(c.figures[f"curves_{best.name}"], _curves_caption(best)))
-    return "\n".join(body)
+        facts += f" Log-loss {ev.log_loss:.4f}; top-2 accuracy {fmt_acc(ev.top2_accuracy)}."
+    per_class = [{**row, "precision": fmt_acc(row["precision"]), "recall": fmt_acc(row["recall"]),
+                  "f1": fmt_acc(row["f1"])} for row in ev.per_class]
+    blocks: list = [Paragraph(facts), Table(per_class, caption="Per-class report (test set)")]
+    blocks += _figures(c, [("best_confusion", "Confusion matrix: rows are the actual class, "
+                                              "colour the row share, numbers the counts"),
+                           _curves(best)])
+    return Section(f"The best model: {best.name}", blocks, anchor="best")
 
 
-def _curves_caption(r: ModelResult) -> str:
-    return f"{r.name}: loss and accuracy per epoch, training vs validation"
+def _mistakes_section(c: Comparison, best: ModelResult) -> Section:
+    pairs = [{**p, "rate": f"{p['rate']:.1%}"} for p in best.evaluation.confused_pairs]
+    blocks: list = [Table(pairs, {"actual": "actual class", "predicted": "taken for",
+                                  "count": "images", "rate": "share of the actual class"},
+                          caption="Most confused class pairs")]
+    blocks += _figures(c, [("best_mistakes", "The mistakes the model was surest of (its "
+                                             "probability for the wrong class)"),
+                           ("best_predictions", "Random test images: actual and predicted "
+                                                "class, wrong ones framed red")])
+    return Section("What it gets wrong", blocks, anchor="mistakes")
 
 
-def _mistakes_html(c: Comparison, best: ModelResult) -> str:
-    ev = best.evaluation
-    body = [html.table([{**p, "rate": f"{p['rate']:.1%}"} for p in ev.confused_pairs],
-                       {"actual": "actual class", "predicted": "taken for", "count": "images",
-                        "rate": "share of the actual class"},
-                       caption="Most confused class pairs")]
-    for key, caption in (("best_mistakes", "The mistakes the model was surest of "
-                                           "(its probability for the wrong class)"),
-                         ("best_predictions", "Random test images: actual and predicted "
-                                              "class, wrong ones framed red")):
-        if key in c.figures:
-            body.append(html.figure(c.figures[key], caption))
-    return "\n".join(body)
-
-
-def markdown_report(c: Comparison) -> str:
-    """`report.md`: the same story; figures are linked as files beside it."""
-    lines = [f"# Fashion-MNIST model comparison ({c.preset.name})", "", _summary_sentence(c), "",
-             f"_Preset '{c.preset.name}': {c.preset.description}_", "",
-             f"_Data: {c.data_description}. Total time {c.seconds:.0f} s; started {c.started}._",
-             ""]
+def build_report(c: Comparison) -> Document:
+    """The whole report as one document: verdict first, data analysis last."""
+    intro: list = [Paragraph(_summary_sentence(c))]
+    intro += [Paragraph(text, "warning") for text in (_quick_warning(c),) if text]
+    intro += [Paragraph(f"Preset '{c.preset.name}': {c.preset.description}", "note"),
+              Paragraph(f"Data: {c.data_description}. Total time {c.seconds:.0f} s on "
+                        f"{platform.machine()} ({_cpu_count()} CPU cores); started "
+                        f"{c.started}.", "note"),
+              Table(leaderboard_rows(c), LEADERBOARD_COLUMNS, "Leaderboard",
+                    anchor="leaderboard")]
+    sections = [_results_section(c)]
+    if c.best is not None:
+        sections += [_best_section(c, c.best), _mistakes_section(c, c.best)]
+    models: list = [Paragraph(text, "warning") for text in (_subset_warning(c),) if text]
+    models.append(Table(model_rows(c), caption="Models in this comparison"))
+    sections.append(Section("The models", models, anchor="models"))
     if c.explore is not None:
-        lines += ["## 1. The data", "", _demoted_explore_md(c), ""]
-    lines += ["## 2. The models", ""]
-    warning = _subset_warning(c)
-    if warning:
-        lines += [f"**{warning}**", ""]
-    lines += _md_table(model_rows(c)) + [""]
-    lines += ["## 3. Results", "",
-              "Accuracy with a 95% Wilson interval; McNemar's exact test against the best "
-              "model (worse at p < 0.05, no multiple-comparison correction).", ""]
-    rows = leaderboard_rows(c)
-    lines += _md_table([{LEADERBOARD_COLUMNS[k]: row.get(k, "") for k in LEADERBOARD_COLUMNS}
-                        for row in rows]) + [""]
-    extra = extra_rows(c)
-    if extra:
-        lines += [f"_{EXTRA_CAPTION}_", ""] + _md_table(extra) + [""]
-    best = c.best
-    lines += _md_figures(c, ["accuracy_vs_time", "f1_heatmap"]
-                         + [f"curves_{r.name}" for r in c.results if r is not best])
-    if best is not None:
-        ev = best.evaluation
-        lines += [f"## 4. The best model: {best.name}", "",
-                  f"{best.description}. Trained on {_subset_note(best, len(c.train))} images with "
-                  f"{_params_text(best)}."
-                  + (f" Saved as a run in `{c.best_dir}`." if c.best_dir else ""), ""]
-        lines += _md_table([{**row, "precision": fmt_acc(row["precision"]),
-                             "recall": fmt_acc(row["recall"]), "f1": fmt_acc(row["f1"])}
-                            for row in ev.per_class]) + [""]
-        lines += _md_figures(c, ["best_confusion", f"curves_{best.name}"])
-        lines += ["## 5. What it gets wrong", ""]
-        lines += _md_table([{"actual": p["actual"], "taken for": p["predicted"],
-                             "images": p["count"], "share": f"{p['rate']:.1%}"}
-                            for p in ev.confused_pairs]) + [""]
-        lines += _md_figures(c, ("best_mistakes", "best_predictions"))
-    failed = [r for r in c.results if not r.ok]
+        sections.append(c.explore.section("The data"))
+    failed = [{"model": r.name, "error": r.error} for r in c.results if not r.ok]
     if failed:
-        lines += ["## Failed models", ""] + [f"- **{r.name}**: {r.error}" for r in failed] + [""]
-    return "\n".join(lines)
-
-
-def _demoted_explore_md(c: Comparison) -> str:
-    """The explore summary without its title, headings one level down, figure links pointing
-    into its folder (relative to the report)."""
-    text = re.sub(r"\A# [^\n]*\n+", "", c.explore.markdown())  # its title: ours is "1. The data"
-    text = re.sub(r"^(#+) ", lambda m: "#" * (len(m.group(1)) + 1) + " ", text, flags=re.M)
-    try:
-        rel = Path(c.explore.out_dir).resolve().relative_to(c.out_dir.resolve()).as_posix()
-    except ValueError:
-        rel = Path(c.explore.out_dir).resolve().as_posix()
-    return re.sub(r"!\[([^\]]*)\]\(([^)/]+)\)", lambda m: f"![{m.group(1)}]({rel}/{m.group(2)})",
-                  text)
-
-
-def _md_figures(c: Comparison, keys) -> list[str]:
-    lines = []
-    for key in keys:
-        if key in c.figures:
-            path = Path(c.figures[key])
-            lines += [f"![{key.replace('_', ' ')}](figures/{path.name})", ""]
-    return lines
-
-
-def _md_table(rows: list[dict[str, Any]]) -> list[str]:
-    if not rows:
-        return []
-    keys = list(rows[0])
-
-    def cell(value: Any) -> str:
-        return html.format_cell(value).replace("|", "\\|").replace("\n", " ")
-
-    out = ["| " + " | ".join(keys) + " |", "|" + "|".join(" --- " for _ in keys) + "|"]
-    out += ["| " + " | ".join(cell(row.get(k, "")) for k in keys) + " |" for row in rows]
-    return out
+        sections.append(Section("Failed models", [Table(failed)], anchor="failed"))
+    return Document(f"Fashion-MNIST model comparison ({c.preset.name})", intro, sections,
+                    toc=True)
 
 
 def _cpu_count() -> int:
-    import os
-
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 def write_reports(c: Comparison) -> dict[str, Path]:
     """Write `report.html` and `report.md` into the comparison's folder."""
-    title = f"Fashion-MNIST model comparison ({c.preset.name})"
-    html_path = html.write_page(c.out_dir / "report.html", title, html_report(c))
-    md_path = atomic_write_text(c.out_dir / "report.md", markdown_report(c))
-    return {"report.html": html_path, "report.md": md_path}
+    written = write_document(build_report(c), c.out_dir / "report.html",
+                             c.out_dir / "report.md")
+    return {"report.html": written["html"], "report.md": written["markdown"]}

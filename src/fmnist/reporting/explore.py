@@ -33,7 +33,8 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from fmnist.data import Dataset
 from fmnist.errors import FmnistError
 from fmnist.fileio import atomic_write_text
-from fmnist.reporting import html
+from fmnist.reporting.document import Document, Figure, Paragraph, Section, Table
+from fmnist.reporting.render import write_document
 
 VARIANCE_THRESHOLDS = (0.90, 0.95, 0.99)
 
@@ -87,64 +88,42 @@ class ExploreResult:
     stats: dict
     files: dict[str, Path] = field(default_factory=dict)
 
-    def html_section(self, title: str = "The data") -> str:
-        """The whole analysis as one `<section>` (figures embedded) for another page to include."""
-        s = self.stats
-        train, test = s["splits"]["train"], s["splits"].get("test")
-        facts = (f"Training split: {train['images']:,} images of "
-                 f"{'×'.join(map(str, train['shape']))} pixels in {len(s['class_names'])} "
-                 f"classes; ")
-        facts += (f"test split: {test['images']:,} images. " if test else "no test split given. ")
-        facts += (f"Pixel mean {train['pixel_mean']:.1f}, std {train['pixel_std']:.1f} (0–255); "
-                  f"{train['ink_fraction']:.1%} of pixels are ink. PCA needs "
-                  + ", ".join(f"{n} components for {t}"
-                              for t, n in s["pca"]["components_for"].items())
-                  + " of the variance.")
-        body = [html.paragraph(facts)]
-        body.append(html.table(s["per_class"], TABLE_COLUMNS, TABLE_CAPTION, TABLE_FORMATS))
-        for name, (fig_title, caption) in FIGURES.items():
-            if name in self.figures:
-                body.append(f"<h3>{html.escape(fig_title)}</h3>")
-                body.append(html.figure(self.figures[name], caption))
-        return html.section(title, "\n".join(body), anchor="data")
+    def section(self, title: str = "The data") -> Section:
+        """The whole analysis as one section (facts, per-class table, every figure), for this
+        page and for the comparison report, which includes it as it is."""
+        return Section(title, [Paragraph(text) for text in self.facts()]
+                       + [Table(self.stats["per_class"], TABLE_COLUMNS, TABLE_CAPTION,
+                                TABLE_FORMATS)]
+                       + [Figure(self.figures[name], caption, fig_title)
+                          for name, (fig_title, caption) in FIGURES.items()
+                          if name in self.figures], anchor="data")
 
-    def markdown(self) -> str:
-        """A Markdown summary; figures are linked by their file names next to it."""
+    def document(self) -> Document:
+        """`index.html` / `summary.md`: the section on a page of its own."""
+        return Document("Fashion-MNIST: data exploration", sections=[self.section()])
+
+    def facts(self) -> list[str]:
+        """The analysis in sentences: splits, pixels, PCA, LDA and the most alike classes."""
         s = self.stats
-        lines = ["# Fashion-MNIST: data exploration", ""]
-        for split, row in s["splits"].items():
-            lines.append(f"- **{split}**: {row['images']:,} images, "
-                         f"{'×'.join(map(str, row['shape']))} pixels, pixel mean "
-                         f"{row['pixel_mean']:.2f} / std {row['pixel_std']:.2f}, ink fraction "
-                         f"{row['ink_fraction']:.3f}  (source: {row['source']})")
+        lines = [f"{split}: {row['images']:,} images of {'×'.join(map(str, row['shape']))} "
+                 f"pixels, pixel mean {row['pixel_mean']:.2f} / std {row['pixel_std']:.2f} "
+                 f"(0–255), ink fraction {row['ink_fraction']:.3f} (source: {row['source']})."
+                 for split, row in s["splits"].items()]
+        if "test" not in s["splits"]:
+            lines.append("There is no test split: no test data was given.")
         pca = s["pca"]
-        lines.append("- **PCA** (fitted on the training split): "
+        lines.append("PCA (fitted on the training split): "
                      + ", ".join(f"{t} of the variance kept by {n} components"
                                  for t, n in pca["components_for"].items())
                      + f"; the first two components explain "
                      f"{sum(pca['explained_variance_ratio'][:2]):.1%}.")
         lda = s["lda"]["criterion_share"]
-        lines.append(f"- **Fisher-LDA** ({len(lda)} discriminants): the first two carry "
+        lines.append(f"Fisher-LDA ({len(lda)} discriminants): the first two carry "
                      f"{sum(lda[:2]):.1%} of the class separation (Fisher criterion).")
-        lines.append("- **Most alike class pairs** (mean-image distance): "
+        lines.append("Most alike class pairs (mean-image distance): "
                      + "; ".join(f"{a} ↔ {b} ({d:.2f})" for a, b, d in self.closest_pairs())
                      + ".")
-        lines += ["", "## Per-class statistics", "", TABLE_CAPTION + ".", ""]
-        headers = list(TABLE_COLUMNS.values())
-        lines.append("| " + " | ".join(headers) + " |")
-        lines.append("|" + "|".join(" --- " if h == "class" or h.startswith("nearest other")
-                                    else " ---: " for h in headers) + "|")
-        for row in s["per_class"]:
-            cells = (format(row[k], TABLE_FORMATS[k]) if k in TABLE_FORMATS
-                     and row[k] is not None else html.format_cell(row[k])
-                     for k in TABLE_COLUMNS)
-            lines.append("| " + " | ".join(cells) + " |")
-        lines += ["", "## Figures", ""]
-        for name, (fig_title, caption) in FIGURES.items():
-            if name in self.figures:
-                lines += [f"### {fig_title}", "", caption, "",
-                          f"![{fig_title}]({self.figures[name].name})", ""]
-        return "\n".join(lines)
+        return lines
 
     def closest_pairs(self, n: int = 3) -> list[tuple[str, str, float]]:
         """The `n` class pairs whose mean images are nearest, each pair once."""
@@ -357,16 +336,8 @@ def explore(train: Dataset, test: Dataset | None, out_dir: str | Path, *,
                     "total": None},
     }
     result = ExploreResult(out, figures, stats)
-    result.files = {
-        "summary": _write_text(out / "summary.md", result.markdown()),
-        "html": html.write_page(out / "index.html", "Fashion-MNIST: data exploration",
-                                result.html_section()),
-    }
+    written = write_document(result.document(), out / "index.html", out / "summary.md")
+    result.files = {"summary": written["markdown"], "html": written["html"]}
     stats["seconds"]["total"] = round(time.perf_counter() - started, 2)
-    result.files["stats"] = _write_text(out / "stats.json", json.dumps(stats, indent=2))
+    result.files["stats"] = atomic_write_text(out / "stats.json", json.dumps(stats, indent=2))
     return result
-
-
-def _write_text(path: Path, text: str) -> Path:
-    """Atomic write (`fmnist.fileio`), so a crash never leaves half a file behind."""
-    return atomic_write_text(path, text)
