@@ -222,3 +222,21 @@ def test_speed_recipe_resumes_exactly_with_its_lookahead_state(small_train, tmp_
     assert [h["epoch"] for h in result.history] == [1, 2, 3]
     for k, v in straight.state_dict().items():
         assert torch.equal(v, resumed.state_dict()[k]), k
+
+
+def test_speednet_with_shift_tta_saves_reloads_and_exports_identically(small_train, small_test,
+                                                                       tmp_path) -> None:
+    from fmnist.runs import export, store
+
+    model = TorchClassifier(**{**SPEED, "epochs": 1, "val_fraction": 0.0})
+    model.fit(small_train.images[:300], small_train.labels[:300])
+    store.save(model, tmp_path / "run", {"model": "speednet"})
+    run = store.load(tmp_path / "run")
+    assert run.model.tta_mode_ == "flip-shift"
+    np.testing.assert_array_equal(run.model.predict_proba(small_test.images[:100]),
+                                  model.predict_proba(small_test.images[:100]))
+    pytest.importorskip("onnxruntime")
+    onnx_path, _ = export.export_onnx(run, tmp_path / "model.onnx",
+                                      images=small_test.images[:100])
+    np.testing.assert_allclose(export.onnx_probabilities(onnx_path, small_test.images[:100]),
+                               model.predict_proba(small_test.images[:100]), atol=1e-4)

@@ -8,9 +8,8 @@ Training and prediction share these choices, so a reloaded model computes the sa
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
-
-from fmnist.models.training.augment import shift
 
 TTA_MODES = ("none", "flip", "flip-shift")
 """Test-time views: none; the image and its mirror; those two plus both shifted by (−1, −1) and
@@ -39,12 +38,17 @@ def tta_views(x: torch.Tensor, mode: str) -> list[tuple[torch.Tensor, float]]:
     views = [(x, 0.5), (x.flip(-1), 0.5)]
     if mode == "flip-shift":
         views = [(v, w / 2) for v, w in views]
-        b = len(x)
         for d in (-1, 1):
-            moved = shift(x, torch.full((b,), d, device=x.device),
-                          torch.full((b,), d, device=x.device), 1)
+            moved = _moved(x, d)
             views += [(moved, 0.125), (moved.flip(-1), 0.125)]
     return views
+
+
+def _moved(x: torch.Tensor, d: int) -> torch.Tensor:
+    """The whole batch moved by (d, d) px, filled with black: pad and slice, so an ONNX export
+    traces it for any batch size (per-image index tensors would fix the traced batch)."""
+    h, w = x.shape[-2:]
+    return F.pad(x, (1, 1, 1, 1))[..., 1 - d:1 - d + h, 1 - d:1 - d + w]
 
 
 def tta_logits(net: nn.Module, x: torch.Tensor, mode: str) -> torch.Tensor:
