@@ -348,7 +348,7 @@ def test_torch_models_answer_the_same_for_floats_in_0_1(small_train, small_test)
 
 def test_predict_paths_reads_float_npy_by_the_same_rule(tmp_path, small_train) -> None:
     train = small_train.head(n_per_class=20, seed=0)
-    model = create_model("knn").fit(train.images, train.labels)
+    model = create_model("knn", reduce="none", n_jobs=1).fit(train.images, train.labels)
     np.save(tmp_path / "u8.npy", train.images[:5])
     np.save(tmp_path / "f.npy", train.images[:5].astype(np.float64) / 255)
     by_file = {}
@@ -365,7 +365,8 @@ def test_predict_output_escapes_control_characters_in_names(tmp_path, small_trai
                                                             ) -> None:
     from fmnist.runs.train import train_run
 
-    run = train_run("knn", {}, small_train.head(n_per_class=20, seed=0),
+    run = train_run("knn", {"reduce": "none", "n_jobs": 1},
+                    small_train.head(n_per_class=20, seed=0),
                     small_test.head(n_per_class=5, seed=0), out_root=tmp_path / "runs").run_dir
     names = ["tab\there.png", "new\nline.png", "\x1b[31mred.png"]
     for name in names:
