@@ -293,7 +293,8 @@ def served(run_dir) -> Iterator[tuple[int, subprocess.Popen]]:
     """`python -m fmnist serve RUN` on a free loopback port (stopped at the end)."""
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "fmnist", "serve", str(run_dir),
-                             "--port", str(port)], stdout=subprocess.PIPE,
+                             "--port", str(port), "--allow-origin", "http://tools.example:8080"],
+                            stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     deadline = time.monotonic() + 90
@@ -332,8 +333,20 @@ def test_cli_serve_survives_2000_idle_connections_and_a_garbage_flood(served) ->
     assert _healthz_ms(port) < 2_000
     with connect(port) as sock:  # bound to loopback: a rebinding Host is refused
         assert exchange(sock, "GET", "/healthz", host="evil.example")[0] == 421
+    body = json.dumps({"image": IMAGE})
+    for origin, status in (("http://tools.example:8080", 200), ("http://evil.example", 403)):
+        with connect(port) as sock:  # --allow-origin reaches the app
+            assert json_post(sock, body, headers={"Origin": origin})[0] == status
     proc.terminate()
     output, _ = proc.communicate(timeout=30)
     invalid = len(re.findall("Invalid HTTP request", output))
     assert 1 <= invalid <= 3, output[-2000:]
     assert len(output.splitlines()) < 40, output[-2000:]
+
+
+def test_cli_bad_allow_origin_is_one_line(run_dir) -> None:
+    out = subprocess.run([sys.executable, "-m", "fmnist", "serve", str(run_dir), "--port", "0",
+                          "--allow-origin", "tools.example"], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 2 and "expected an origin" in out.stderr
+    assert "Traceback" not in out.stderr
