@@ -330,6 +330,11 @@ def test_cli_serve_survives_2000_idle_connections_and_a_garbage_flood(served) ->
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
             sock.sendall(b"GARBAGE\r\n\r\n")
             sock.recv(1024)
+    for index in range(100):  # malformed forms: python-multipart warned once per request
+        with connect(port) as sock:
+            status, _, _ = exchange(sock, "POST", "/predict", f"garbage{index}".encode(),
+                                    {"Content-Type": "multipart/form-data; boundary=abc"})
+            assert status == 400
     assert _healthz_ms(port) < 2_000
     with connect(port) as sock:  # bound to loopback: a rebinding Host is refused
         assert exchange(sock, "GET", "/healthz", host="evil.example")[0] == 421

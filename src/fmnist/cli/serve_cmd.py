@@ -49,6 +49,9 @@ def serve(
     typer.echo(f"serving {application.state.served.name} from {where} (Ctrl+C stops)")
     for name in ("uvicorn.error", "fmnist.serve"):  # one line per flood, not one per request
         logging.getLogger(name).addFilter(QuietRepeats())
+    # python-multipart warns once per malformed form, in a message that varies; the client
+    # already gets a 400 saying why, so the server log keeps only its errors
+    logging.getLogger("python_multipart").setLevel(logging.ERROR)
     # Header/body deadlines and caps on idle and total sockets (serve/connections.py; Uvicorn's
     # own limit_concurrency counts idle sockets too, so it would turn /healthz away under a
     # flood); keep-alive 5 s; Ctrl+C waits at most 5 s for requests in flight.
