@@ -110,7 +110,7 @@ def test_bad_arrays_are_reported(logistic_run: Path, tmp_path: Path) -> None:
     np.save(tmp_path / "range.npy", np.full((28, 28), 300, np.int32))
     errors = {Path(r.source).name: r.error for r in predict_paths(logistic_run, [tmp_path])}
     assert "expected images of 28×28" in errors["wrong.npy"]
-    assert "not a readable .npy" in errors["pickled.npy"]  # never unpickled
+    assert "object arrays would need pickle" in errors["pickled.npy"]  # never unpickled
     assert "0..255" in errors["range.npy"]
 
 

@@ -178,10 +178,10 @@ def test_eval_chain_is_refused_before_anything_runs(few: Dataset, skops_run: Pat
     assert "sklearn.preprocessing._function_transformer.FunctionTransformer" in str(info.value)
     images = tmp_path / "code.npy"
     np.save(images, _code_image(marker))
-    for command in (["predict", str(run), str(images)], ["export", str(run)]):
-        done = subprocess.run([*FMNIST, *command], capture_output=True, text=True, timeout=120)
-        assert done.returncode == 2, done.stderr
-        assert "refusing to load" in done.stderr and "Traceback" not in done.stderr
+    done = subprocess.run([*FMNIST, "predict", str(run), str(images)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "refusing to load" in done.stderr and "Traceback" not in done.stderr
     assert not marker.exists()
 
 
@@ -462,3 +462,30 @@ def test_fuzzed_model_json_loads_or_is_refused(fixture: str, request: pytest.Fix
             assert len(loaded.class_names) == len(loaded.model.classes_)
             outcomes["loaded"] += 1
     assert outcomes["refused"] > 50 and outcomes["loaded"] > 5, outcomes
+
+
+def test_checkpoints_are_bounded_and_never_run_code(tmp_path: Path) -> None:
+    """`--resume` reads <run>/checkpoints/checkpoint.pt: a device, a pickle payload or a
+    checkpoint of the wrong shape is one FmnistError, and the payload never runs."""
+    import torch
+
+    from fmnist.models.engine import load_checkpoint
+
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    link = tmp_path / "zero.pt"
+    link.symlink_to("/dev/zero")
+    payload = tmp_path / "payload.pt"
+    torch.save({"net": Payload()}, payload)
+    listed = tmp_path / "list.pt"
+    torch.save([1, 2, 3], listed)
+    for path, message in ((link, "not a regular file"), (payload, "cannot read checkpoint"),
+                          (listed, "not a checkpoint of fmnist")):
+        with pytest.raises(FmnistError, match=message) as info:
+            load_checkpoint(path)
+        assert "\n" not in str(info.value)
+    assert not marker.exists()

@@ -25,6 +25,7 @@ run replays exactly what an uninterrupted run would have done.
 from __future__ import annotations
 
 import copy
+import io
 import math
 import os
 import time
@@ -38,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fmnist.errors import FmnistError
+from fmnist.files import read_bounded
 from fmnist.models.training import augment as aug
 from fmnist.models.training.augment import parse_augment
 from fmnist.models.training.callbacks import (
@@ -64,6 +66,8 @@ __all__ = ["CHECKPOINT_NAME", "TTA_MODES", "TrainConfig", "TrainResult", "load_c
 
 CHECKPOINT_NAME = "checkpoint.pt"
 CHECKPOINT_FORMAT = 2
+# A checkpoint holds the net and its optimiser state: well under 1 GB for every model here.
+MAX_CHECKPOINT_BYTES = 2 << 30
 PROGRESS_EVERY = 10
 """Steps between progress-bar updates on CPU (never on a GPU: reading the sums would sync)."""
 
@@ -228,11 +232,17 @@ def save_state(run: Run, path: Path) -> None:
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    """A checkpoint written by `save_state` (weights-only unpickling: no code can run)."""
+    """A checkpoint written by `save_state`: a bounded read of a regular file (never a device,
+    FIFO or huge file), then weights-only unpickling (no code can run)."""
+    data = read_bounded(path, MAX_CHECKPOINT_BYTES, what="checkpoint", error=FmnistError)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        checkpoint = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt or foreign file: say which and why
-        raise FmnistError(f"cannot read checkpoint {path}: {exc}") from exc
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FmnistError(f"cannot read checkpoint {path}: {reason}") from None
+    if not isinstance(checkpoint, dict):
+        raise FmnistError(f"cannot read checkpoint {path}: not a checkpoint of fmnist")
+    return checkpoint
 
 
 def load_state(run: Run, path: Path) -> None:
@@ -245,12 +255,16 @@ def load_state(run: Run, path: Path) -> None:
             f"checkpoint {path} was written for other settings or data "
             f"({ck.get('fingerprint')}); resume with the same model, parameters and data, "
             "or train afresh without --resume")
-    run.net.load_state_dict(ck["net"])
-    run.opt.load_state_dict(ck["opt"])
-    run.history, run.start_epoch = list(ck["history"]), int(ck["epoch"])
-    for cb in run.callbacks:
-        if cb.name in ck["callbacks"]:
-            cb.load_state_dict(ck["callbacks"][cb.name])
+    try:
+        run.net.load_state_dict(ck["net"])
+        run.opt.load_state_dict(ck["opt"])
+        run.history, run.start_epoch = list(ck["history"]), int(ck["epoch"])
+        for cb in run.callbacks:
+            if cb.name in ck["callbacks"]:
+                cb.load_state_dict(ck["callbacks"][cb.name])
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+        raise FmnistError(f"checkpoint {path} is damaged ({type(exc).__name__}); train afresh "
+                          "without --resume") from None
 
 
 def _callbacks(cfg: TrainConfig, ckpt: Path | None,
