@@ -489,3 +489,23 @@ def test_checkpoints_are_bounded_and_never_run_code(tmp_path: Path) -> None:
             load_checkpoint(path)
         assert "\n" not in str(info.value)
     assert not marker.exists()
+
+
+def test_resume_reads_run_json_bounded(tmp_path: Path) -> None:
+    """#15: `--resume` on a run.json that is a FIFO (it used to block), a device, or nested
+    100,000 deep is one FmnistError."""
+    from fmnist.runs.train import read_run_request
+
+    run = tmp_path / "run"
+    run.mkdir()
+    os.mkfifo(run / "run.json")
+    with pytest.raises(FmnistError, match="not a regular file"):
+        read_run_request(run)
+    (run / "run.json").unlink()
+    (run / "run.json").symlink_to("/dev/zero")
+    with pytest.raises(FmnistError, match="not a regular file"):
+        read_run_request(run)
+    (run / "run.json").unlink()
+    (run / "run.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(FmnistError, match="nests 100000 levels deep"):
+        read_run_request(run)

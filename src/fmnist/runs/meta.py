@@ -1,4 +1,4 @@
-"""The schema of `model.json` and `run.json`, checked before anything is built from them.
+"""The schema of `model.json`, checked before anything is built from it.
 
 A run folder may come from someone else, so every field fmnist acts on is checked for type and
 range first: `image_shape` decides how much memory a prediction allocates, `class_names` are
@@ -22,14 +22,14 @@ MAX_CLASSES = 1000
 MAX_NAME_CHARS = 200
 # The largest image side a model may declare; --size and the photo recipe stay far below it.
 MAX_IMAGE_SIDE = 512
-MAX_SEED = 2**32 - 1
+MAX_SEED = 2**32 - 1  # NumPy's legacy seeding range
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
 
 
 class MetaError(FmnistError):
-    """A `model.json` or `run.json` field has the wrong type or an impossible value."""
+    """A `model.json` field has the wrong type or an impossible value."""
 
 
 def check_model_meta(meta: Any, source: str, weights_files: dict[str, str],
@@ -73,26 +73,6 @@ def image_shape(value: Any, source: str, field: str = "image_shape") -> tuple[in
         _fail(source, field, f"must be [height, width], got {len(shape)} numbers")
     return (_int(shape[0], source, field, 1, MAX_IMAGE_SIDE),
             _int(shape[1], source, field, 1, MAX_IMAGE_SIDE))
-
-
-def check_run_request(request: Any, source: str) -> dict:
-    """`request` (a parsed run.json) if `--resume` can act on every field it reads."""
-    request = _object(request, source, "the file")
-    if not isinstance(request.get("model"), str) or not 0 < len(request["model"]) <= 100:
-        _fail(source, "model", "must be a model name")
-    _object(request.get("params"), source, "params")
-    _int(request.get("seed", 0), source, "seed", 0, MAX_SEED)
-    fraction = request.get("val_fraction")
-    if fraction is not None and not (_is_number(fraction) and 0 < fraction < 1):
-        _fail(source, "val_fraction", "must be null or a number between 0 and 1")
-    data_args = _object(request.get("data_args", {}), source, "data_args")
-    for key in ("data", "test_data", "data_dir"):
-        if data_args.get(key) is not None and not isinstance(data_args[key], str):
-            _fail(source, f"data_args.{key}", "must be null or a path")
-    _int(data_args.get("size", 28), source, "data_args.size", 1, MAX_IMAGE_SIDE)
-    if data_args.get("train_size") is not None:
-        _int(data_args["train_size"], source, "data_args.train_size", 1, 2**40)
-    return request
 
 
 def _class_names(value: Any, source: str) -> list[str]:

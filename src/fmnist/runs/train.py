@@ -7,7 +7,6 @@ written first, so an interrupted run can be resumed), the weights and `model.jso
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -21,6 +20,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from fmnist.data.dataset import Dataset, split
 from fmnist.errors import ConfigError, FmnistError
 from fmnist.fileio import atomic_write_json
+from fmnist.files import load_json
 from fmnist.models import create_model, get_spec
 from fmnist.runs.preflight import check_model, check_val_fraction
 
@@ -72,17 +72,10 @@ def read_run_request(run_dir: Path) -> dict:
     """What a run was asked to do (its `run.json`), for `--resume`: a bounded read, and the
     fields a resume uses checked for type, so a damaged file is one clear error."""
     path = Path(run_dir) / RUN_FILE
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_RUN_FILE_BYTES + 1)
-        if len(raw) > MAX_RUN_FILE_BYTES:
-            raise ValueError(f"larger than {MAX_RUN_FILE_BYTES:,} bytes")
-        request = json.loads(raw)
-    except FileNotFoundError:
-        raise FmnistError(
-            f"{run_dir}: not a run folder (no {RUN_FILE}); nothing to resume") from None
-    except (OSError, ValueError, RecursionError) as exc:
-        raise FmnistError(f"{path}: unreadable ({exc})") from exc
+    if not path.exists() and not path.is_symlink():
+        raise FmnistError(f"{run_dir}: not a run folder (no {RUN_FILE}); nothing to resume")
+    # Regular files only (a FIFO would block the open), size and nesting bounded.
+    request = load_json(path, MAX_RUN_FILE_BYTES, what="run file")
     expected = {"model": str, "params": dict, "seed": int, "data_args": dict}
     wrong = [key for key, kind in expected.items()
              if key in request and not isinstance(request[key], kind)] \
