@@ -21,7 +21,8 @@ def serve(
     threads: int = typer.Option(1, min=1, help="Threads for a torch model's inference. One "
                                                "leaves the other cores to the web server, "
                                                "which is what limits throughput."),
-    allow_origin: list[str] = typer.Option([], "--allow-origin", help="Also accept browser "
+    allow_origin: list[str] = typer.Option([], "--allow-origin", metavar="ORIGIN",
+                                           help="Also accept browser "
                                            "POSTs from this origin (e.g. http://example.com:8080"
                                            "); repeatable. Other sites' pages are refused."),
 ) -> None:
