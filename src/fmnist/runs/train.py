@@ -119,6 +119,8 @@ def train_run(model_name: str, params: dict[str, Any], train: Dataset, test: Dat
         fit_data, held_out = split(train, val_fraction, seed)
     fit_data.check_trainable()
     run_dir = Path(run_dir) if run_dir is not None else new_run_dir(Path(out_root), model_name)
+    if resume and not _has_checkpoint(run_dir):  # stopped before its first checkpoint
+        resume = False
     model.set_params(**_run_settings(accepted, params, run_dir, seed, resume, val_fraction))
     check_model(model_name, model, fit_data.images.shape[1:], fit_data.n_classes)
     prior_seconds = _recorded_fit_seconds(run_dir) if resume else 0.0
@@ -169,6 +171,13 @@ def _run_settings(accepted: dict[str, Any], params: dict[str, Any], run_dir: Pat
     if val_fraction is not None and "val_fraction" in accepted:
         settings["val_fraction"] = val_fraction
     return settings
+
+
+def _has_checkpoint(run_dir: Path) -> bool:
+    """Whether the run folder holds a checkpoint to continue from (a run interrupted during
+    its first epoch has none, and is trained again from the start)."""
+    folder = run_dir / "checkpoints"
+    return folder.is_dir() and any(folder.iterdir())
 
 
 def _recorded_fit_seconds(run_dir: Path) -> float:
