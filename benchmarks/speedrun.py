@@ -13,7 +13,8 @@ Protocol (issue 13):
   to the device, the epochs, the final weight averaging) — no file reading, no evaluation; on a
   GPU one untimed warm-up fit first pays for CUDA/cuDNN start-up, as airbench does; the whole
   command's wall time is reported separately;
-- a recipe stops starting new seeds when the next one would pass `--time-cap` seconds.
+- a recipe stops starting new seeds when the next one would end past `--time-cap` seconds
+  (counted from the first seed; every finished seed is already written out).
 Results: one JSON line per run and per recipe summary (`speedrun.jsonl`) and a Markdown table
 (`speedrun.md`) in `--out-dir`, with the machine named on every line.
 """
@@ -142,7 +143,6 @@ def run_recipe(name: str, args: argparse.Namespace, train: Dataset, test: Datase
     if args.max_train:
         params["max_train"] = args.max_train
     per_image = warm_up(model_name, params, train, device)
-    started = time.perf_counter()
     epochs = args.epochs or params.get("epochs") or create_model(model_name).epochs
     if args.fit_budget:  # never start a fit that cannot end inside the step's time limit
         n = min(len(train), args.max_train or len(train))
@@ -155,6 +155,7 @@ def run_recipe(name: str, args: argparse.Namespace, train: Dataset, test: Datase
         epochs = choose_epochs(model_name, params, train, grid, args.choose_seeds, args.target,
                                device, lambda rec: log({"recipe": name, **rec}))
     runs: list[dict[str, Any]] = []
+    started = time.perf_counter()  # the cap bounds the seeds, not the epoch choice before them
     for seed in range(args.seeds):
         spent = time.perf_counter() - started
         last = runs[-1]["train_s"] + runs[-1]["eval_s"] if runs else 0.0
@@ -169,7 +170,8 @@ def run_recipe(name: str, args: argparse.Namespace, train: Dataset, test: Datase
     if not runs:
         return None
     summary = summarise(name, runs, int(epochs or 0), machine(device))
-    log({**summary, "params": {k: v for k, v in params.items() if k != "verbose"}})
+    log({**summary, "overrides": {**{k: v for k, v in params.items() if k != "verbose"},
+                                  "epochs": epochs}})
     return summary
 
 
