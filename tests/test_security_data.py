@@ -191,6 +191,18 @@ def test_fit_leaves_the_callers_torch_rng_and_threads_alone(small_train: Dataset
         torch.set_num_threads(threads)
 
 
+@pytest.mark.parametrize("content", [
+    "[1, 2]", '{"model": 5, "params": {}}', '{"model": "cnn", "params": []}',
+    '{"model": "cnn", "params": {}, "data_args": {"size": "big"}}', "[" * 100_000,
+    '{"model": "cnn", "pad": "' + "x" * (2 << 20) + '"}',
+])
+def test_damaged_run_file_is_one_line(tmp_path: Path, content: str) -> None:
+    (tmp_path / "run.json").write_text(content)
+    error = _invoke("train", "--resume", str(tmp_path))
+    assert isinstance(error, FmnistError), error
+    assert "run.json" in str(error)
+
+
 # --- #10: text from data never reaches matplotlib as mathtext -------------------------------
 
 MATH_NAMES = ("$x^2$", r"$\notacommand$", "back\\slash", "under_score")

@@ -86,6 +86,11 @@ def read_run_request(run_dir: Path) -> dict:
     if fraction is not None and (isinstance(fraction, bool)
                                  or not isinstance(fraction, int | float)):
         wrong.append("val_fraction")
+    data_args = request.get("data_args", {}) if isinstance(request, dict) else {}
+    kinds = {"data": str, "test_data": str, "data_dir": str, "size": int, "train_size": int}
+    if isinstance(data_args, dict):
+        wrong += [f"data_args.{key}" for key, kind in kinds.items()
+                  if data_args.get(key) is not None and not isinstance(data_args[key], kind)]
     if wrong:
         raise FmnistError(f"{path}: damaged run file (bad {', '.join(dict.fromkeys(wrong))}); "
                           "cannot resume it — train afresh")
