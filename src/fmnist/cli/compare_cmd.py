@@ -38,6 +38,11 @@ def compare_cmd(
     seed: int = SeedOption,
     explore: bool = typer.Option(True, "--explore/--no-explore",
                                  help="Put the data analysis first in the report."),
+    jobs: int = typer.Option(1, "--jobs", min=1, max=64, help="Train this many models at once, "
+                             "each in its own worker process on this machine (Dask)."),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="Train on the Dask cluster "
+                                         "whose scheduler listens here, e.g. "
+                                         "tcp://10.0.0.1:8786 (docs/distributed.md)."),
     data: Path | None = DataOption,
     test_data: Path | None = TestDataOption,
     size: int = SizeOption,
@@ -48,6 +53,7 @@ def compare_cmd(
 
     from fmnist.data.resolve import resolve_data, training_subset
     from fmnist.evaluation.compare import PRESETS, compare, resolve_models
+    from fmnist.evaluation.executors import start_executor
 
     if preset not in PRESETS:
         raise FmnistError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
@@ -59,9 +65,13 @@ def compare_cmd(
     train, test, description = resolve_data(data, test_data, data_dir, size, seed)
     train, note = training_subset(train, train_size, seed)
     description += note
-    result = compare(train, test, out, preset=preset, models=names, runs_dir=runs, seed=seed,
-                     data_description=description, with_explore=explore,
-                     log=lambda line: console.print(line, highlight=False))
+    data_args = {"data": data, "test_data": test_data, "data_dir": data_dir, "size": size,
+                 "train_size": train_size}  # how each worker loads the same data itself
+    with start_executor(jobs, scheduler, data_args) as executor:
+        result = compare(train, test, out, preset=preset, models=names, runs_dir=runs,
+                         seed=seed, data_description=description, with_explore=explore,
+                         log=lambda line: console.print(line, highlight=False),
+                         executor=executor)
     _print_leaderboard(console, result)
     console.print(f"report: [bold]{out / 'report.html'}[/] (also report.md, results.json, "
                   f"results.csv); total {result.seconds:.0f} s")

@@ -125,8 +125,9 @@ def model_params(preset: Preset, name: str) -> dict[str, Any]:
 def compare(train: Dataset, test: Dataset, out_dir: str | Path, *, preset: str = "quick",
             models: Sequence[str] | None = None, runs_dir: str | Path | None = None,
             seed: int = 0, data_description: str = "", with_explore: bool = True,
-            log: Callable[[str], None] = print) -> Comparison:
-    """Train (or reuse) and evaluate a suite of models, then write the report and results."""
+            log: Callable[[str], None] = print, executor: Any = None) -> Comparison:
+    """Train (or reuse) and evaluate a suite of models, then write the report and results;
+    an `executor` (`executors.DaskExecutor`) first trains the unfinished runs on its workers."""
     if preset not in PRESETS:
         raise FmnistError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
     check_compatible(train, test)
@@ -152,11 +153,12 @@ def compare(train: Dataset, test: Dataset, out_dir: str | Path, *, preset: str =
         log(f"    data analysis: {time.perf_counter() - start:.1f} s")
 
     fingerprint = data_fingerprint(train)
+    remote = _train_on(executor, chosen, names, runs, seed, fingerprint, log) if executor else {}
     results = []
     for i, name in enumerate(names, 1):
         log(f"[{i}/{len(names)}] {name} ...")
         try:
-            result = _run_one(chosen, name, train, test, runs, seed, fingerprint)
+            result = _run_one(chosen, name, train, test, runs, seed, fingerprint, remote.get(name))
         except KeyboardInterrupt:
             skipped = ", ".join(names[i:]) or "none"
             log(f"    {name}: INTERRUPTED — its run is marked interrupted and will be continued, "
@@ -182,9 +184,28 @@ def compare(train: Dataset, test: Dataset, out_dir: str | Path, *, preset: str =
     return comparison
 
 
+def run_dir_for(runs: Path, name: str, params: Mapping[str, Any], fingerprint: str,
+                seed: int) -> Path:
+    """The run folder of one model configuration: `<runs>/<model>-<config hash>`."""
+    return runs / f"{name}-{config_hash(name, params, fingerprint, seed)}"
+
+
+def _train_on(executor: Any, preset: Preset, names: Sequence[str], runs: Path, seed: int,
+              fingerprint: str, log: Callable[[str], None]) -> dict[str, Any]:
+    """Train every model whose run is not finished on the executor's workers, all at once;
+    each worker's result (`executors.JobResult`) by model name."""
+    from fmnist.evaluation.executors import produce_runs
+
+    wanted = [(n, model_params(preset, n)) for n in names]
+    wanted = [(n, p, run_dir_for(runs, n, p, fingerprint, seed)) for n, p in wanted]
+    return produce_runs(executor, [w for w in wanted if not _finished(w[2])], seed,
+                        fingerprint, log)
+
+
 def _run_one(preset: Preset, name: str, train: Dataset, test: Dataset, runs: Path,
-             seed: int, fingerprint: str) -> ModelResult:
-    """Train or reuse one model and evaluate it; any exception becomes a failed result."""
+             seed: int, fingerprint: str, remote: Any = None) -> ModelResult:
+    """Train or reuse one model and evaluate it; any exception becomes a failed result.
+    `remote` is what an executor's worker returned for it (its run folder is already here)."""
     from fmnist.runs.store import load
     from fmnist.runs.train import train_run
 
@@ -196,12 +217,14 @@ def _run_one(preset: Preset, name: str, train: Dataset, test: Dataset, runs: Pat
                          defaults=dict(spec.defaults))
     start = time.perf_counter()
     try:
-        run_dir = runs / f"{name}-{config_hash(name, params, fingerprint, seed)}"
+        run_dir = run_dir_for(runs, name, params, fingerprint, seed)
         result.run_dir = run_dir
+        if remote is not None and remote.error is not None:
+            raise remote.failure()
         loaded = load(run_dir) if _finished(run_dir) else None
         if loaded is not None and not loaded.meta.get("metrics", {}).get("interrupted"):
             model, fit_seconds = loaded.model, loaded.meta.get("metrics", {}).get("fit_seconds")
-            result.reused = True
+            result.reused = remote is None
         else:
             # An interrupted neural run continues from its last epoch checkpoint
             # (train_run checkpoints into <run>/checkpoints).

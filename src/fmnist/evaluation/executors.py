@@ -61,6 +61,14 @@ class TrainJob:
         return self.request.model
 
 
+class WorkerTraceback(Exception):
+    """The worker's own traceback, as text: the cause of a `RemoteTrainingError`."""
+
+
+class RemoteTrainingError(FmnistError):
+    """A model's training failed on a worker, or the worker running it died."""
+
+
 @dataclass
 class JobResult:
     """What came back: the run folder's files, or why there are none."""
@@ -71,6 +79,13 @@ class JobResult:
     files: dict[str, bytes] | None = None
     error: str | None = None
     detail: str = ""
+
+    def failure(self) -> RemoteTrainingError:
+        """The failure as an exception whose cause carries the worker's traceback, so the
+        model's error.txt shows where on the worker it failed."""
+        exc = RemoteTrainingError(f"on {self.worker}: {self.error}")
+        exc.__cause__ = WorkerTraceback(self.detail or "(no traceback: the worker died)")
+        return exc
 
 
 @functools.lru_cache(maxsize=1)
@@ -157,13 +172,17 @@ def unpack_run(files: dict[str, bytes], target: Path) -> Path:
 
 
 class DaskExecutor:
-    """A Dask client (and the local cluster it started, if any) that trains `TrainJob`s."""
+    """A Dask client (and the local cluster it started, if any) that trains `TrainJob`s;
+    `data_args` is the data choice every worker loads (`TrainRequest.data_args`)."""
 
-    def __init__(self, client: Any, cluster: Any, threads: int | None, where: str) -> None:
+    def __init__(self, client: Any, cluster: Any, threads: int | None, where: str,
+                 data_args: dict[str, Any]) -> None:
         self.client, self.cluster, self.threads, self.where = client, cluster, threads, where
+        self.data_args = {k: str(v) if isinstance(v, Path) else v for k, v in data_args.items()}
 
     @classmethod
-    def start(cls, jobs: int = 1, scheduler: str | None = None) -> DaskExecutor:
+    def start(cls, jobs: int = 1, scheduler: str | None = None,
+              data_args: dict[str, Any] | None = None) -> DaskExecutor:
         """`jobs` worker processes here (one thread each, the cores shared between them), or
         a client of the cluster whose scheduler listens at `scheduler`."""
         try:
@@ -178,7 +197,7 @@ class DaskExecutor:
             except (OSError, TimeoutError, ValueError) as exc:
                 raise FmnistError(f"cannot reach the Dask scheduler at {scheduler!r}: "
                                   f"{exc}") from exc
-            return cls(client, None, None, f"the Dask cluster at {scheduler}")
+            return cls(client, None, None, f"the Dask cluster at {scheduler}", data_args or {})
         if not 1 <= jobs <= MAX_JOBS:
             raise FmnistError(f"--jobs must be between 1 and {MAX_JOBS}, got {jobs}")
         with dask.config.set(CLUSTER_CONFIG):
@@ -186,7 +205,8 @@ class DaskExecutor:
                                    host="127.0.0.1", dashboard_address=None,
                                    silence_logs=logging.ERROR)
         threads = max(1, (os.cpu_count() or 1) // jobs)
-        return cls(Client(cluster), cluster, threads, f"{jobs} local worker processes")
+        return cls(Client(cluster), cluster, threads, f"{jobs} local worker processes",
+                   data_args or {})
 
     def __enter__(self) -> DaskExecutor:
         return self
@@ -217,16 +237,34 @@ class DaskExecutor:
                     f"the worker training it died or was lost ({type(exc).__name__}: {exc})"))
 
 
-def produce_runs(executor: DaskExecutor, jobs: Sequence[tuple[TrainJob, Path]],
+def start_executor(jobs: int, scheduler: str | None,
+                   data_args: dict[str, Any]) -> contextlib.AbstractContextManager:
+    """What `compare --jobs/--scheduler` asks for, as a context manager: nothing (None) for one
+    job here, else a started `DaskExecutor`. Paths in `data_args` are made absolute: a worker
+    process does not share the command's working directory."""
+    if scheduler is not None and jobs != 1:
+        raise FmnistError("--jobs is for this machine; with --scheduler the cluster's workers "
+                          "set the parallelism (drop --jobs)")
+    if scheduler is None and jobs == 1:
+        return contextlib.nullcontext(None)
+    absolute = {k: Path(v).resolve() if isinstance(v, Path) else v for k, v in data_args.items()}
+    return DaskExecutor.start(jobs, scheduler, absolute)
+
+
+def produce_runs(executor: DaskExecutor, wanted: Sequence[tuple[str, dict[str, Any], Path]],
+                 seed: int, fingerprint: str,
                  log: Callable[[str], None] = print) -> dict[str, JobResult]:
-    """Train `jobs` (each with its run folder) on the executor and write every returned run
-    folder in place; returns each model's result (`error` set when it failed)."""
-    targets = {job.name: run_dir for job, run_dir in jobs}
-    if not jobs:
+    """Train each (model, parameters, run folder) of `wanted` on the executor's workers and
+    write every returned run folder in place; returns each model's result (`error` set when it
+    failed)."""
+    if not wanted:
         return {}
+    targets = {name: run_dir for name, _, run_dir in wanted}
+    jobs = [TrainJob(TrainRequest(name, dict(params), seed, data_args=executor.data_args),
+                     fingerprint) for name, params, _ in wanted]
     log(f"training {len(jobs)} model(s) on {executor.where} ...")
     outcomes: dict[str, JobResult] = {}
-    for result in executor.train([job for job, _ in jobs]):
+    for result in executor.train(jobs):
         target = targets[result.name]
         if result.files is not None:
             try:
@@ -235,8 +273,7 @@ def produce_runs(executor: DaskExecutor, jobs: Sequence[tuple[TrainJob, Path]],
                 result.error = str(exc)
             result.files = None  # written: free the memory
         if result.error is not None:
-            target.mkdir(parents=True, exist_ok=True)
-            (target / "error.txt").write_text(result.detail or result.error, encoding="utf-8")
+            target.mkdir(parents=True, exist_ok=True)  # the comparison writes error.txt there
             log(f"    {result.name}: FAILED on {result.worker} — {result.error}")
         else:
             log(f"    {result.name}: trained on {result.worker} in {result.seconds:.1f} s")

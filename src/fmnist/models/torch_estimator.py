@@ -11,6 +11,7 @@ AdaBoost (SAMME) over torch networks.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -194,19 +195,22 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         return 256 if device.type == "cpu" else 4096
 
     # -- fitting ---
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> TorchClassifier:
-        """Train on raw uint8 images `[N, H, W]`; `sample_weight` scales each image's loss.
+    def fit(self, X: Any, y: Any, sample_weight: Any = None,
+            on_epoch_end: Callable[[dict[str, Any]], None] | None = None) -> TorchClassifier:
+        """Train on raw uint8 images `[N, H, W]`; `sample_weight` scales each image's loss;
+        `on_epoch_end(record)` sees each epoch's history record (`fmnist tune` prunes with it).
 
         Seeding and `num_threads` stay inside: the caller's global torch RNG state and thread
         count are the same after `fit` as before (a library must not reseed its caller)."""
         threads = torch.get_num_threads()
         try:
             with torch.random.fork_rng():
-                return self._fit(X, y, sample_weight)
+                return self._fit(X, y, sample_weight, on_epoch_end)
         finally:
             torch.set_num_threads(threads)
 
-    def _fit(self, X: Any, y: Any, sample_weight: Any) -> TorchClassifier:
+    def _fit(self, X: Any, y: Any, sample_weight: Any,
+             on_epoch_end: Callable[[dict[str, Any]], None] | None = None) -> TorchClassifier:
         images = as_images(X)
         y = np.asarray(y)
         if y.ndim != 1 or len(y) != len(images):
@@ -252,7 +256,8 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         t0 = time.perf_counter()
         result = engine.train(
             net, _tensor(images[tr]), torch.from_numpy(y_idx[tr].astype(np.int64)), w_tr,
-            _tensor(images[va]), torch.from_numpy(y_idx[va].astype(np.int64)), cfg)
+            _tensor(images[va]), torch.from_numpy(y_idx[va].astype(np.int64)), cfg,
+            on_epoch_end=on_epoch_end)
         self.fit_seconds_ = time.perf_counter() - t0
         self.net_ = net
         self._inference_net = None
