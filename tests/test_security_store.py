@@ -246,24 +246,42 @@ def test_tensor_runs_name_only_fmnist_estimators(torch_run: Path, tmp_path: Path
             load(run)
 
 
+def _plant_model(run: Path, model, estimator_class: str) -> None:
+    _plant_weights(run, sio.dumps(model))
+    meta = _meta(run)
+    meta["estimator"]["class"] = estimator_class
+    _write_meta(run, meta)
+
+
 def test_a_crafted_tree_cannot_index_outside_itself(few: Dataset, skops_run: Path,
                                                     tmp_path: Path) -> None:
-    """A decision tree whose child index points past its node table (compiled code would read
-    out of bounds) is refused after loading, before any prediction."""
+    """Decision trees whose child index points past the node table, or whose split feature lies
+    beyond the input's columns (compiled code would read out of bounds), are refused after
+    loading, before any prediction."""
     model = _fit(fast_model("decision-tree"), few.images, few.labels)
     tree = model.pipeline_.steps[-1][1].tree_
     cls, args, state = tree.__reduce__()
-    nodes = state["nodes"].copy()
-    nodes["left_child"][0] = 10**6
-    bad = cls(*args)
-    bad.__setstate__({**state, "nodes": nodes})
-    model.pipeline_.steps[-1][1].tree_ = bad
     run = _copy(skops_run, tmp_path)
-    _plant_weights(run, sio.dumps(model))
-    meta = _meta(run)
-    meta["estimator"]["class"] = "fmnist.models.classical.DecisionTreeModel"
-    _write_meta(run, meta)
-    with pytest.raises(StoreError, match="child index outside the tree"):
+    for field, value, message in (("left_child", 10**6, "child index outside the tree"),
+                                  ("feature", 5000, "feature that does not exist")):
+        nodes = state["nodes"].copy()
+        nodes[field][0] = value
+        bad = cls(*args)
+        bad.__setstate__({**state, "nodes": nodes})
+        model.pipeline_.steps[-1][1].tree_ = bad
+        _plant_model(run, model, "fmnist.models.classical.DecisionTreeModel")
+        with pytest.raises(StoreError, match=message):
+            load(run)
+
+
+def test_crafted_hog_parameters_cannot_allocate(few: Dataset, skops_run: Path,
+                                                tmp_path: Path) -> None:
+    """`orientations` sizes skimage's histogram per image: 10^8 would take ~40 GB."""
+    model = _fit(fast_model("hog-svm"), few.images, few.labels)
+    model.pipeline_.steps[0][1].transformer_list[0][1].orientations = 10**8
+    run = _copy(skops_run, tmp_path)
+    _plant_model(run, model, "fmnist.models.classical.HOGSVMClassifier")
+    with pytest.raises(StoreError, match="HOG parameters outside any sane range"):
         load(run)
 
 

@@ -6,8 +6,12 @@ checks, so a crafted file of allowed types could still read memory out of bounds
 
 * decision trees (`sklearn.tree._tree.Tree`: forests, AdaBoost) and histogram-boosting trees
   (`TreePredictor`): every child index must point forward inside the tree (so a walk ends) and
-  every split feature must exist;
-* the SVM's support-vector bookkeeping (libsvm indexes vectors by the per-class counts);
+  every split feature must exist — in the columns scikit-learn checks the input against
+  (`n_features_in_` of the tree, equal to that of the ensemble holding it);
+* the SVM's support-vector bookkeeping (libsvm indexes vectors by the per-class counts) and
+  k-means centres (their width must be the input's);
+* the HOG parameters, which size skimage's histograms (a crafted `orientations` would allocate
+  gigabytes per image);
 * the k-d tree of k-nearest-neighbours: not checked but rebuilt from the stored training
   points, which gives the same neighbours and cannot be inconsistent.
 
@@ -37,7 +41,11 @@ def check_loaded(model: Any, meta: dict, source: str, error: type[FmnistError]) 
         raise error(f"{source}: the model's classes do not match model.json's 'classes'; the "
                     "run is damaged")
     shape = _image_shape(model, meta, source, error)
-    for problem in _structure_problems(model):
+    try:
+        problems = _structure_problems(model)
+    except (AttributeError, TypeError, ValueError, IndexError) as exc:
+        problems = [f"fitted attributes missing or of the wrong type ({type(exc).__name__})"]
+    for problem in problems:
         raise error(f"{source}: the saved model is inconsistent ({problem}); refusing to run "
                     "it — the file is damaged or was crafted")
     _smoke(model, shape, len(meta["classes"]), source, error)
@@ -80,21 +88,36 @@ def _smoke(model: Any, shape: tuple[int, int], n_classes: int, source: str,
 
 def _structure_problems(model: Any) -> list[str]:
     """What is wrong with the compiled-code structures inside `model` (empty when nothing)."""
+    from sklearn.cluster import KMeans
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.svm import SVC
-    from sklearn.tree._tree import Tree
+    from sklearn.tree import DecisionTreeClassifier
+
+    from fmnist.models.features import HOGTransformer
 
     problems: list[str] = []
     for obj in _objects(model):
-        if isinstance(obj, Tree):
-            problems += _tree_problems(obj.children_left, obj.children_right, obj.feature,
-                                       obj.n_features, "decision tree")
-        elif isinstance(obj, HistGradientBoostingClassifier):
-            for predictor in (p for row in getattr(obj, "_predictors", []) for p in row):
+        members = getattr(obj, "estimators_", None)
+        if isinstance(members, list) and any(
+                getattr(m, "n_features_in_", None) != getattr(obj, "n_features_in_", None)
+                for m in members if isinstance(m, DecisionTreeClassifier)):
+            problems.append("an ensemble whose trees expect another input width")
+        if isinstance(obj, DecisionTreeClassifier) and hasattr(obj, "tree_"):
+            tree = obj.tree_
+            problems += _tree_problems(tree.children_left, tree.children_right, tree.feature,
+                                       min(tree.n_features, obj.n_features_in_),
+                                       "decision tree")
+        elif isinstance(obj, HistGradientBoostingClassifier) and hasattr(obj, "_predictors"):
+            for predictor in (p for row in obj._predictors for p in row):
                 problems += _predictor_problems(predictor, obj.n_features_in_)
-        elif isinstance(obj, SVC):
+        elif isinstance(obj, SVC) and hasattr(obj, "support_vectors_"):
             problems += _svc_problems(obj)
+        elif isinstance(obj, KMeans) and hasattr(obj, "cluster_centers_"):
+            if np.shape(obj.cluster_centers_)[1:] != (obj.n_features_in_,):
+                problems.append("k-means centres of another width than the input")
+        elif isinstance(obj, HOGTransformer) and not _hog_is_sane(obj):
+            problems.append("HOG parameters outside any sane range")
         elif isinstance(obj, KNeighborsClassifier) and getattr(obj, "_tree", None) is not None:
             problems += _rebuild_neighbour_tree(obj)
     return problems
@@ -146,6 +169,14 @@ def _predictor_problems(predictor: Any, n_features: int) -> list[str]:
     return _tree_problems(nodes["left"].astype(np.int64), nodes["right"].astype(np.int64),
                           nodes["feature_idx"].astype(np.int64), n_features, "boosting tree",
                           nodes["is_leaf"])
+
+
+def _hog_is_sane(hog: Any) -> bool:
+    sizes = (hog.orientations, hog.pixels_per_cell, hog.cells_per_block,
+             getattr(hog, "n_features_out_", 1))
+    return (all(isinstance(v, int) and not isinstance(v, bool) for v in sizes)
+            and 1 <= hog.orientations <= 360 and 1 <= hog.pixels_per_cell <= 64
+            and 1 <= hog.cells_per_block <= 16 and 1 <= sizes[-1] <= 10_000_000)
 
 
 def _svc_problems(svc: Any) -> list[str]:
