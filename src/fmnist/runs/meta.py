@@ -39,7 +39,7 @@ def check_model_meta(meta: Any, source: str, weights_files: dict[str, str],
     `weights_files` maps each allowed weights file name to its format.
     """
     meta = _object(meta, source, "the file")
-    names = _class_names(meta.get("class_names"), source)
+    names = check_class_names(meta.get("class_names"), source)
     classes = _list(meta.get("classes"), source, "classes")
     if len(classes) != len(names):
         _fail(source, "classes", f"has {len(classes)} entries for {len(names)} class names")
@@ -75,7 +75,9 @@ def image_shape(value: Any, source: str, field: str = "image_shape") -> tuple[in
             _int(shape[1], source, field, 1, MAX_IMAGE_SIDE))
 
 
-def _class_names(value: Any, source: str) -> list[str]:
+def check_class_names(value: Any, source: str) -> list[str]:
+    """2..MAX_CLASSES unique, non-empty, printable names (what `save` will accept): a
+    training preflight can call this before fitting, so a bad folder name never costs a run."""
     names = _list(value, source, "class_names")
     if not 2 <= len(names) <= MAX_CLASSES:
         _fail(source, "class_names", f"must list 2 to {MAX_CLASSES} names, got {len(names)}")
