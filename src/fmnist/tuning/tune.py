@@ -122,7 +122,6 @@ def _retrain(model: str, best: optuna.trial.FrozenTrial, params: dict[str, Any],
                     + f"; parameters from trial {best.number} of study {study_name}")
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)
-    log(f"test accuracy of the retrained best: {run.metrics['test_accuracy']:.4f}")
     return {**key, "run_dir": str(target), "val_accuracy": best.value,
             "test_accuracy": run.metrics["test_accuracy"], "fit_seconds": run.fit_seconds,
             "n_train": len(train), "n_test": len(test)}
