@@ -108,6 +108,8 @@ def test_a_drawing_on_black_is_not_negated() -> None:
     drawing = np.where(mask[..., None], 255, 0).astype(np.uint8).repeat(3, axis=2)
     assert render.already_negative(drawing, mask)
     assert not render.already_negative(255 - drawing, mask)
+    shiny_black_boot = (drawing * 0.22).astype(np.uint8)  # luma ~56 on black: still a dark item
+    assert not render.already_negative(shiny_black_boot, mask)
 
 
 # -- the whole conversion on synthetic photos ---------------------------------------------------

@@ -25,9 +25,10 @@ MAX_GAIN = 4.0
 INK_FLOOR = 30.0
 # A background whose median luma is below this is "dark" (see `already_negative`).
 DARK_BACKGROUND = 80.0
-# ...and an item whose median luma is this much above it is "lighter" (a dark boot on black,
-# lit at the edges, is not).
+# ...and an item whose median luma is at least this much above it, and light in itself, is
+# "lighter" (a black leather boot on black, median luma ~55 from its highlights, is not).
 LIGHTER_BY = 50.0
+LIGHT_ITEM = 128.0
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:
@@ -47,7 +48,7 @@ def already_negative(rgb: np.ndarray, mask: np.ndarray) -> bool:
         return False
     luma = luminance(rgb)
     background, item = float(np.median(luma[~mask])), float(np.median(luma[mask]))
-    return background < DARK_BACKGROUND and item > background + LIGHTER_BY
+    return background < DARK_BACKGROUND and item >= LIGHT_ITEM and item > background + LIGHTER_BY
 
 
 def render_ink(rgb: np.ndarray, mask: np.ndarray, invert: bool = True, mean: float = INK_MEAN,
