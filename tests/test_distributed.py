@@ -182,3 +182,12 @@ def test_a_worker_that_dies_fails_only_its_model(both_ways):
     assert not dead.ok and "died" in dead.error
     assert (dead.run_dir / "error.txt").is_file()
     assert [r.ok for r in remote.results] == [True, True, True, False]  # failed ranked last
+
+
+def test_jobs_and_scheduler_are_not_combined():
+    from fmnist.evaluation.executors import start_executor
+
+    with pytest.raises(FmnistError, match="drop --jobs"):
+        start_executor(2, "tcp://127.0.0.1:1", {})
+    with start_executor(1, None, {}) as executor:
+        assert executor is None  # one job here: the comparison trains in its own process
