@@ -527,3 +527,11 @@ def test_resume_reads_run_json_bounded(tmp_path: Path) -> None:
     (run / "run.json").write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(FmnistError, match="nests 100000 levels deep"):
         read_run_request(run)
+
+
+def test_json_depth_ignores_strings_and_spans_chunks() -> None:
+    from fmnist.files import _CHUNK, json_depth
+
+    assert json_depth(b'{"a": [1, {"b": "[[[\\"[{"}], "c": "]]]"}') == 3
+    deep = b"[" * (_CHUNK + 5) + b"]" * (_CHUNK + 5)  # deepest point in the second chunk
+    assert json_depth(deep) == _CHUNK + 5

@@ -26,6 +26,7 @@ from fmnist.errors import FmnistError
 # Nesting deeper than this is refused before parsing; fmnist's own files nest at most ~8 deep.
 MAX_JSON_DEPTH = 64
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_CHUNK = 4 << 20
 
 
 def read_bounded(path: Path | str, max_bytes: int, *, what: str = "file",
@@ -74,11 +75,20 @@ def parse_json(data: bytes, source: str, *, what: str = "JSON file",
 
 
 def json_depth(data: bytes) -> int:
-    """The deepest nesting of `[`/`{` in JSON text (brackets inside strings do not count)."""
+    """The deepest nesting of `[`/`{` in JSON text (brackets inside strings do not count).
+
+    Vectorised in chunks of 4 MiB, so a 64 MiB file costs milliseconds and little memory.
+    """
     skeleton = np.frombuffer(_JSON_STRING.sub(b'""', data), dtype=np.uint8)
-    step = (np.isin(skeleton, (ord("["), ord("{"))).astype(np.int64)
-            - np.isin(skeleton, (ord("]"), ord("}"))))
-    return int(np.cumsum(step).max(initial=0))
+    depth = deepest = 0
+    for start in range(0, len(skeleton), _CHUNK):
+        chunk = skeleton[start:start + _CHUNK]
+        step = ((chunk == ord("[")) | (chunk == ord("{"))).astype(np.int32) \
+            - ((chunk == ord("]")) | (chunk == ord("}")))
+        levels = np.cumsum(step, dtype=np.int64) + depth
+        deepest = max(deepest, int(levels.max(initial=depth)))
+        depth = int(levels[-1])
+    return deepest
 
 
 def _check_regular(path: Path, info: os.stat_result, max_bytes: int, what: str,

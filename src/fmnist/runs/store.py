@@ -61,7 +61,7 @@ MAX_HISTORY_BYTES = 8 << 20
 MAX_WEIGHTS_BYTES = 2 << 30
 # Inside a skops archive: how many members, how large and deep its schema.json may be.
 MAX_SKOPS_MEMBERS = 100_000
-MAX_SCHEMA_BYTES = 256 << 20
+MAX_SCHEMA_BYTES = 64 << 20
 MAX_SCHEMA_DEPTH = 400
 # What a model expects as input; every model scales its own pixels inside (DESIGN.md).
 PREPROCESSING = {
