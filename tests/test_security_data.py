@@ -5,9 +5,12 @@ warning, a half-written `status: training` folder, or a stale "verified"."""
 from __future__ import annotations
 
 import gzip
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -148,6 +151,61 @@ def test_own_data_edge_cases_fail_before_any_run_folder(tmp_path: Path,
         assert isinstance(error, FmnistError), (name, error)
         assert expected in str(error), (name, str(error))
         assert not out.exists() or not any(out.iterdir()), name
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--test-data", "x.csv"], "give --data too"),
+    (["--size", "64"], "applies to --data photo folders"),
+    (["--data", "DATA_CSV", "--size", "64"], "is a CSV"),
+    (["--data", "DATA_CSV", "--size", "100000"], "between 8 and 512"),
+    (["--seed", "-1"], "--seed"),
+    (["--seed", str(2**32)], "--seed"),
+])
+def test_options_that_would_be_ignored_or_crash_are_refused(tmp_path: Path, args: list[str],
+                                                            expected: str,
+                                                            small_test: Dataset) -> None:
+    """Found while hunting: `--test-data` without `--data` and `--size` off photo folders were
+    silently ignored; `--size 100000` prepared 10⁵×10⁵ floats per photo; a negative seed gave a
+    NumPy traceback after the data was loaded."""
+    data = _csv(tmp_path / "d.csv", small_test.images[:100], small_test.labels[:100])
+    out = tmp_path / "runs"
+    args = [str(data) if a == "DATA_CSV" else a for a in args]
+    result = CliRunner().invoke(app, ["train", "logistic", *args, "--out", str(out)])
+    error = result.exception
+    if isinstance(error, SystemExit):  # rejected by the option's own range: a usage error
+        assert result.exit_code == 2 and expected in result.output, result.output
+    else:
+        assert isinstance(error, ConfigError), error
+        assert expected in str(error)
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_a_fifo_named_csv_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "data.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(DataError, match="not a regular file"):
+        load_csv(fifo)
+
+
+def test_sigterm_marks_the_run_interrupted(tmp_path: Path, fmnist_train: Dataset) -> None:
+    """`timeout` or `kill` used to end a training with `status: training` left behind."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fmnist", "train", "logistic", "--set", "max_iter=100000",
+         "--out", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob("*/run.json")):
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.1)
+        time.sleep(0.5)  # inside fit
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, err
+    (run_json,) = tmp_path.glob("*/run.json")
+    assert json.loads(run_json.read_text())["status"] == "interrupted"
 
 
 # --- #14 / issue 14 #2: bad parameters ------------------------------------------------------

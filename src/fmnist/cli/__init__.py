@@ -5,6 +5,7 @@ Each area adds its commands in its own module, imported here so they register on
 
 from __future__ import annotations
 
+import signal
 import sys
 
 from rich.console import Console
@@ -26,8 +27,17 @@ from fmnist.cli.app import app
 from fmnist.errors import FmnistError
 
 
+def _terminate_as_interrupt(signum: int, frame: object) -> None:
+    """SIGTERM (`kill`, `timeout`, a closing session) ends a command like Ctrl-C: a training
+    run is marked interrupted and keeps its best weights, instead of vanishing mid-write with
+    `status: training`."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
-    """Run the CLI; a user mistake prints one clear line and exits 2, with no traceback."""
+    """Run the CLI; a user mistake prints one clear line and exits 2, with no traceback.
+    Ctrl-C and SIGTERM exit 130."""
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
         app()
     except FmnistError as exc:

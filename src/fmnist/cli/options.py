@@ -19,7 +19,7 @@ SizeOption = typer.Option(28, "--size", min=1, help="Image side for --data photo
 DataDirOption = typer.Option(None, "--data-dir",
                              help="Folder with the four official .gz files (default: "
                                   "$FMNIST_DATA, the cache, /usr/share/datasets/fashion-mnist).")
-SeedOption = typer.Option(0, "--seed", help="Random seed: same seed, same subsets, splits and "
-                                            "models.")
+SeedOption = typer.Option(0, "--seed", min=0, max=2**32 - 1,
+                          help="Random seed: same seed, same subsets, splits and models.")
 TrainSizeOption = typer.Option(None, "--train-size", min=1,
                                help="Train on a stratified subset of this many training images.")

@@ -13,19 +13,30 @@ from pathlib import Path
 from fmnist.data.dataset import Dataset, split
 from fmnist.data.official import load_fashion_mnist
 from fmnist.data.sources import load_csv
-from fmnist.errors import DataError
+from fmnist.errors import ConfigError, DataError
 
 HOLDOUT_FRACTION = 0.2
+DEFAULT_SIZE = 28
+MAX_SIZE = 512  # the largest image side a run folder may record (fmnist.runs.meta)
 
 
-def load_source(path: Path, size: int = 28) -> Dataset:
-    """A Kaggle-layout CSV file, or a folder with one sub-folder of photos per class."""
+def load_source(path: Path, size: int = DEFAULT_SIZE) -> Dataset:
+    """A Kaggle-layout CSV file, or a folder with one sub-folder of photos per class.
+
+    `size` (the side photos are rendered at) is bounded before any photo is read: every image
+    costs size² floats while it is prepared. It means nothing for a CSV, whose rows carry their
+    own size, so another value there is refused rather than ignored."""
     path = Path(path)
+    if not 8 <= size <= MAX_SIZE:
+        raise ConfigError(f"--size {size}: use a side between 8 and {MAX_SIZE} pixels")
     if path.is_dir():
         from fmnist.data.folder import load_image_folder
 
         return load_image_folder(path, size=size)
     if path.suffix.lower() == ".csv":
+        if size != DEFAULT_SIZE:
+            raise ConfigError(f"--size {size} applies to photo folders; {path} is a CSV, whose "
+                              "pixel columns give the image size")
         return load_csv(path)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
@@ -44,10 +55,21 @@ def check_compatible(train: Dataset, test: Dataset) -> None:
                         f"but the training data's are {shape}; give both sets one image size")
 
 
+def _check_choice(data: Path | None, test_data: Path | None, size: int) -> None:
+    """Options that only mean something with `--data` are refused without it, not ignored."""
+    if data is None and test_data is not None:
+        raise ConfigError("--test-data is the test set for --data; give --data too (the "
+                          "official data has its own test set)")
+    if data is None and size != DEFAULT_SIZE:
+        raise ConfigError(f"--size {size} applies to --data photo folders; the official images "
+                          "are 28×28")
+
+
 def resolve_data(data: Path | None = None, test_data: Path | None = None,
                  data_dir: Path | None = None, size: int = 28,
                  seed: int = 0) -> tuple[Dataset, Dataset, str]:
     """(train, test, description of where they came from)."""
+    _check_choice(data, test_data, size)
     if data is None:
         train = load_fashion_mnist("train", data_dir)
         test = load_fashion_mnist("test", data_dir)
@@ -80,6 +102,7 @@ def explore_data(data: Path | None = None, test_data: Path | None = None,
                  data_dir: Path | None = None, size: int = 28) -> tuple[Dataset, Dataset | None]:
     """The data `fmnist explore` analyses: the official splits, or `data` (and `test_data`)
     in any form `resolve_data` takes. Nothing is held out, because nothing is trained."""
+    _check_choice(data, test_data, size)
     if data is None:
         return load_fashion_mnist("train", data_dir), load_fashion_mnist("test", data_dir)
     train = load_source(data, size)

@@ -189,6 +189,9 @@ def load_csv(path: Path, class_names: Sequence[str] = CLASS_NAMES) -> Dataset:
     accepted. A file with no pixel columns or no rows is a `DataError`, not an empty dataset.
     """
     path = Path(path)
+    if path.exists() and not path.is_file():  # a FIFO would block the open, a device never end
+        raise DataError(f"{path}: not a regular file (a FIFO, device or folder); "
+                        "give a CSV file")
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             header = next(csv.reader(handle), None)

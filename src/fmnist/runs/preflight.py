@@ -38,6 +38,12 @@ def check_val_fraction(value: float | None, model_splits_itself: bool) -> None:
                           f"does not split its own validation data, got {value}")
 
 
+def check_seed(seed: object) -> None:
+    """NumPy and scikit-learn take seeds in 0..2³²−1; anything else fails deep inside them."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise ConfigError(f"seed must be an integer from 0 to {2**32 - 1}, got {seed!r}")
+
+
 def check_model(name: str, model: BaseEstimator, image_shape: tuple[int, ...],
                 n_classes: int) -> None:
     """Raise `ConfigError` naming the model when any of its settings cannot work on images of

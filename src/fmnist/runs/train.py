@@ -22,7 +22,7 @@ from fmnist.errors import ConfigError, FmnistError
 from fmnist.fileio import atomic_write_json
 from fmnist.files import load_json
 from fmnist.models import create_model, get_spec
-from fmnist.runs.preflight import check_model, check_val_fraction
+from fmnist.runs.preflight import check_model, check_seed, check_val_fraction
 
 RUN_FILE = "run.json"
 MAX_RUN_FILE_BYTES = 1 << 20  # a run.json is a few kB; never read a huge or endless file
@@ -116,6 +116,7 @@ def train_run(model_name: str, params: dict[str, Any], train: Dataset, test: Dat
     spec = get_spec(model_name)
     model = create_model(model_name, **params)
     accepted = model.get_params(deep=False)
+    check_seed(seed)
     check_val_fraction(val_fraction, "val_fraction" in accepted)
     if resume and "resume" not in accepted:
         raise ConfigError(f"model {model_name!r} trains in one step and cannot be resumed")
