@@ -99,7 +99,8 @@ def check_onnx(run: LoadedRun, path: Path | str, images: np.ndarray | None = Non
         from fmnist.data.official import load_fashion_mnist
 
         if tuple(_image_shape(run)) != (28, 28):
-            raise ExportError("give images to check a model trained on non-28×28 images")
+            raise ExportError("the check runs on the official 28×28 test images; for a model "
+                              "of another image size pass images= (Python) or --no-check")
         images = load_fashion_mnist("test").images
     expected = np.asarray(run.model.predict_proba(images), dtype=np.float64)
     try:
