@@ -68,14 +68,17 @@ Space = dict[str, Param]
 
 
 def flt(low: float, high: float, log: bool = False) -> Param:
+    """A float range (the registered spaces' shorthand)."""
     return Param("float", float(low), float(high), log)
 
 
 def integer(low: int, high: int, log: bool = False, step: int | None = None) -> Param:
+    """An int range."""
     return Param("int", low, high, log, step)
 
 
 def cat(*choices: Choice) -> Param:
+    """Categorical choices."""
     return Param("categorical", choices=tuple(choices))
 
 
