@@ -3,8 +3,8 @@
 Every exported graph has the same contract as the Python model: input `images`, uint8
 `[N, H, W]` raw pixels (the model's own scaling is inside the graph), output `probabilities`,
 float32 `[N, n_classes]` in the order of `model.json`'s class names. So a program using the
-ONNX file needs neither torch nor scikit-learn, only the photo recipe (`fmnist.images.photo`) to turn
-photos into pixels.
+ONNX file needs neither torch nor scikit-learn, only the photo recipe (`fmnist.images.photo`)
+to turn photos into pixels.
 
 * Torch estimators (`TorchClassifier`): the network, wrapped to take uint8 images and end in a
   softmax (and the flip test-time augmentation when the model uses it), exported with
