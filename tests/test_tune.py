@@ -50,6 +50,8 @@ def test_param_options_and_space_files(tmp_path):
     accepted = sorted(accepted_params("knn", {}))
     space = build_space("knn", None, ["n_neighbors=3:9"], {"weights": "uniform"}, accepted)
     assert space["n_neighbors"].high == 9 and "weights" not in space  # fixed: not searched
+    with pytest.raises(FmnistError, match="--val-fraction"):
+        build_space("mlp", None, [], {"val_fraction": 0.3}, sorted(accepted_params("mlp", {})))
     spec = tmp_path / "space.json"
     spec.write_text(json.dumps({"C": {"type": "float", "low": 0.1, "high": 10, "log": True}}))
     assert set(load_space_file(spec)) == {"C"}

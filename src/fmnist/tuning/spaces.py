@@ -254,6 +254,9 @@ def build_space(model: str, space_file: Path | None, overrides: Sequence[str],
     for text in overrides:
         name, param = parse_param_option(text)
         space[name] = param
+    if "val_fraction" in fixed:
+        raise FmnistError("the validation split is the study's own: use --val-fraction, "
+                          "not --set val_fraction")
     for name in fixed:
         space.pop(name, None)
     for name in space:
