@@ -180,6 +180,12 @@ def test_options_that_would_be_ignored_or_crash_are_refused(tmp_path: Path, args
     assert not out.exists() or not any(out.iterdir())
 
 
+def test_out_naming_a_file_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    error = _invoke("train", "bayes-1", "--train-size", "100", "--out", str(tmp_path / "file"))
+    assert isinstance(error, FmnistError) and "cannot create the run folder" in str(error)
+
+
 def test_a_fifo_named_csv_is_refused_without_blocking(tmp_path: Path) -> None:
     fifo = tmp_path / "data.csv"
     os.mkfifo(fifo)

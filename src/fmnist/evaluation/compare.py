@@ -140,7 +140,8 @@ def compare(train: Dataset, test: Dataset, out_dir: str | Path, *, preset: str =
         (out / "figures").mkdir(parents=True, exist_ok=True)
         runs.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise FmnistError(f"cannot create the output folder {out}: {exc}") from exc
+        raise FmnistError(f"cannot create the output folders {out} and {runs}: "
+                          f"{exc.strerror or exc} ({exc.filename})") from exc
     started_wall = datetime.now(timezone.utc).isoformat(timespec="seconds")
     start = time.perf_counter()
 

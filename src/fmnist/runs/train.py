@@ -130,7 +130,11 @@ def train_run(model_name: str, params: dict[str, Any], train: Dataset, test: Dat
     model.set_params(**_run_settings(accepted, params, run_dir, seed, resume, val_fraction))
     check_model(model_name, model, fit_data.images.shape[1:], fit_data.n_classes)
     prior_seconds = _recorded_fit_seconds(run_dir) if resume else 0.0
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # `--out` names a file, or a folder we may not write
+        raise FmnistError(f"cannot create the run folder {run_dir}: "
+                          f"{exc.strerror or exc} ({exc.filename or run_dir})") from exc
 
     request = {"model": model_name, "family": spec.family, "params": {**spec.defaults, **params},
                "seed": seed, "val_fraction": val_fraction, "n_train": len(fit_data),
