@@ -267,6 +267,46 @@ def test_damaged_run_file_is_one_line(tmp_path: Path, content: str) -> None:
     assert "run.json" in str(error)
 
 
+# --- #25: concurrent writers never share a temporary name ----------------------------------
+
+def test_atomic_writes_from_many_threads_never_mix(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fmnist.fileio import atomic_write_bytes
+
+    target = tmp_path / "report.html"
+    payloads = [bytes([i]) * 200_000 for i in range(16)]
+    seen: set[bytes] = set()
+
+    def write(i: int) -> None:
+        for _ in range(20):
+            atomic_write_bytes(target, payloads[i])
+            seen.add(target.read_bytes())
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(write, range(16)))
+    assert seen <= set(payloads)  # every read saw one whole payload, never a mix
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]  # no temporary left
+
+
+def test_compare_leaves_another_writers_temporary_files_alone(tmp_path: Path,
+                                                              small_train: Dataset,
+                                                              small_test: Dataset) -> None:
+    """The old fixed names (`best.tmp`, `report.html.tmp`, …) were deleted or overwritten by a
+    second comparison writing into the same folder."""
+    tmp_path.joinpath("best.tmp").mkdir()
+    tmp_path.joinpath("best.tmp", "model.json").write_text("another process's copy")
+    for name in ("report.html.tmp", "report.md.tmp", "results.csv.tmp"):
+        tmp_path.joinpath(name).write_text("another process's report")
+    result = compare(small_train.head(n_per_class=20), small_test.head(n_per_class=10),
+                     tmp_path, models=["bayes-1"], with_explore=False, log=lambda _: None)
+    assert result.best_dir == tmp_path / "best" and (tmp_path / "best" / "model.json").is_file()
+    assert tmp_path.joinpath("best.tmp", "model.json").read_text() == "another process's copy"
+    for name in ("report.html.tmp", "report.md.tmp", "results.csv.tmp"):
+        assert tmp_path.joinpath(name).read_text() == "another process's report"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # nothing of ours left
+
+
 # --- #10: text from data never reaches matplotlib as mathtext -------------------------------
 
 MATH_NAMES = ("$x^2$", r"$\notacommand$", "back\\slash", "under_score")
