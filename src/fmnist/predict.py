@@ -25,6 +25,7 @@ import numpy as np
 from fmnist.data.dataset import CLASS_NAMES
 from fmnist.data.idx import gunzip, parse_idx
 from fmnist.data.npy import parse_npy
+from fmnist.defaults import DEFAULT_BATCH, UNSURE_BELOW
 from fmnist.errors import DataError, FmnistError
 from fmnist.files import read_bounded
 from fmnist.images.arrays import as_uint8_images
@@ -38,10 +39,8 @@ from fmnist.images.photo import (
 )
 from fmnist.runs.store import LoadedRun, load
 
-UNSURE_BELOW = 0.6
 # Classes at or above this probability are named in a "not sure: could be …" message.
 CANDIDATE_FLOOR = 0.1
-DEFAULT_BATCH = 256
 ARRAY_SUFFIXES = frozenset({".npy", ".gz", ".idx"})
 # Array files larger than this are refused (an IDX/npy header can promise any size).
 MAX_ARRAY_BYTES = 1 << 30

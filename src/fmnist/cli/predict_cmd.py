@@ -10,14 +10,10 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.markup import escape as markup_escape
 
 from fmnist.cli.app import app
+from fmnist.defaults import DEFAULT_BATCH, DEFAULT_PIPELINE, MAX_PIXELS, PIPELINES, UNSURE_BELOW
 from fmnist.errors import FmnistError
-from fmnist.images.photo import DEFAULT_MAX_PIXELS, DEFAULT_PIPELINE, PIPELINES
-from fmnist.predict import DEFAULT_BATCH, UNSURE_BELOW, InputFailure, predict_paths
-from fmnist.weights import is_run_folder, load_run_or_default
 
 
 @app.command("predict")
@@ -38,10 +34,16 @@ def predict(
                                    help="Images scored per model call."),
     unsure_below: float = typer.Option(UNSURE_BELOW, "--unsure-below", min=0.0, max=1.0,
                                        help="Flag answers whose top probability is below this."),
-    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=1,
+    max_pixels: int = typer.Option(MAX_PIXELS, "--max-pixels", min=1,
                                    help="Refuse photos with more pixels (decompression bombs)."),
 ) -> None:
     """Name the garment in each photo; exit 1 when any input could not be read."""
+    from rich.console import Console
+    from rich.markup import escape as markup_escape
+
+    from fmnist.predict import InputFailure, predict_paths
+    from fmnist.weights import is_run_folder, load_run_or_default
+
     if run is None and is_run_folder(inputs[0]):
         if len(inputs) == 1:
             raise FmnistError(f"{inputs[0]} is a run folder: name the photos to predict after it")

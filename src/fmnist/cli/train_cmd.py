@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -18,6 +18,11 @@ from fmnist.cli.options import (
     TrainSizeOption,
 )
 from fmnist.errors import FmnistError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from fmnist.runs.train import RunResult
 
 
 def parse_assignments(pairs: list[str]) -> dict[str, Any]:
@@ -83,6 +88,13 @@ def train(
     console.print(f"[bold]{request.model}[/] on {description}; "
                   f"parameters: {request.params or 'defaults'}")
     result = request.run(train_ds, test_ds, description, out_root=out)
+    _print_result(console, result)
+    if result.metrics.get("interrupted"):
+        raise typer.Exit(130)  # like any interrupted command: scripts must not see success
+
+
+def _print_result(console: Console, result: RunResult) -> None:
+    """Fit time, validation and test accuracy, model-specific scores, and where it was saved."""
     metrics = result.metrics
     console.print(f"fit: {result.fit_seconds:.1f} s")
     if "val_accuracy" in metrics:
@@ -97,4 +109,3 @@ def train(
     if metrics.get("interrupted"):
         console.print(f"[yellow]training was interrupted; the best weights so far were saved, "
                       f"marked interrupted[/] (continue: fmnist train --resume {result.run_dir})")
-        raise typer.Exit(130)  # like any interrupted command: scripts must not see success

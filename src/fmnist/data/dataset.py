@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from fmnist.errors import ConfigError, DataError
 
@@ -90,6 +89,8 @@ class Dataset:
                 for c in range(self.n_classes)
             ])
         elif n is not None and n < len(self):
+            from sklearn.model_selection import train_test_split  # ~1 s: only when cutting
+
             index, _ = train_test_split(np.arange(len(self)), train_size=n, random_state=seed,
                                         stratify=self.labels)
         else:
@@ -113,6 +114,8 @@ def split(dataset: Dataset, val_fraction: float = 0.2, seed: int = 0) -> tuple[D
             f"(the rarest has {present.min()}) are too few to hold out a stratified "
             f"{val_fraction:.0%} with every class on both sides; give more images per class "
             "(or a separate --test-data)")
+    from sklearn.model_selection import train_test_split  # ~1 s: only when splitting
+
     train_idx, val_idx = train_test_split(index, test_size=val_fraction, random_state=seed,
                                           stratify=dataset.labels)
     return (dataset.subset(np.sort(train_idx), "train split"),

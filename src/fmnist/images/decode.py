@@ -40,11 +40,9 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from fmnist.defaults import MAX_PIXELS  # the one pixel limit (40 MP); re-exported
 from fmnist.errors import FmnistError
 
-# 40 megapixels of decoded image: a full-resolution phone photo (and any phone JPEG, which is
-# decoded at a reduced scale). At 4 bytes a pixel the decode buffer stays under 160 MB.
-MAX_PIXELS = 40_000_000
 # Long edge of the image handed to the photo recipe; ≥ 36× the 28-pixel output.
 WORKING_EDGE = 1024
 # Pillow's names of the decoders we allow (its JPEG opener also reads MPO, the multi-picture

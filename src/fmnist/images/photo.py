@@ -38,6 +38,8 @@ import numpy as np
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 
+# "v2": colour background model and mask (convert_v2.py); "paper": the dataset paper's recipe.
+from fmnist.defaults import DEFAULT_PIPELINE, PIPELINES  # noqa: F401  (re-exported)
 from fmnist.images.decode import (  # noqa: F401 — re-exported: the decoder's public names
     MAX_PIXELS,
     ImageSource,
@@ -56,9 +58,6 @@ DATASET_BACKGROUND = 253
 # "Trim edges within 5% of the corner pixel's colour."
 TOLERANCE = 0.05 * 255
 
-# "v2": colour background model and mask (convert_v2.py); "paper": the dataset paper's recipe.
-PIPELINES = ("v2", "paper")
-DEFAULT_PIPELINE = "v2"
 
 
 @dataclass

@@ -26,11 +26,9 @@ from __future__ import annotations
 
 import copy
 import io
-import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +41,6 @@ from fmnist.files import read_bounded
 from fmnist.models.training import augment as aug
 from fmnist.models.training.augment import parse_augment
 from fmnist.models.training.callbacks import (
-    Callback,
     Checkpoint,
     EarlyStopping,
     EpochHook,
@@ -60,6 +57,7 @@ from fmnist.models.training.inference import (
     tta_logits,
 )
 from fmnist.models.training.optim import lr_factor, make_optimizer, set_lr
+from fmnist.models.training.run import Callback, Run
 
 __all__ = ["CHECKPOINT_NAME", "TTA_MODES", "TrainConfig", "TrainResult", "load_checkpoint",
            "lr_factor", "parse_augment", "pick_device", "place", "predict_logits", "train"]
@@ -70,47 +68,6 @@ CHECKPOINT_FORMAT = 2
 MAX_CHECKPOINT_BYTES = 2 << 30
 PROGRESS_EVERY = 10
 """Steps between progress-bar updates on CPU (never on a GPU: reading the sums would sync)."""
-
-
-@dataclass
-class Run:
-    """One training run's live objects: what the step, epoch and callbacks work on."""
-
-    net: nn.Module
-    forward: Callable[[torch.Tensor], torch.Tensor]
-    opt: torch.optim.Optimizer
-    cfg: TrainConfig
-    x: torch.Tensor
-    y: torch.Tensor
-    w: torch.Tensor | None
-    x_val: torch.Tensor | None
-    y_val: torch.Tensor | None
-    micro: int
-    base_flip: torch.Tensor | None
-    callbacks: list[Callback] = field(default_factory=list)
-    history: list[dict[str, Any]] = field(default_factory=list)
-    start_epoch: int = 0
-
-    @property
-    def device(self) -> torch.device:
-        return self.cfg.device
-
-    @property
-    def n(self) -> int:
-        return len(self.x)
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return math.ceil(self.n / self.cfg.batch_size)
-
-    @property
-    def total_steps(self) -> int:
-        return self.steps_per_epoch * self.cfg.epochs
-
-    def notify(self, event: str, *args: Any) -> None:
-        """Call `event` on every callback, in order."""
-        for cb in self.callbacks:
-            getattr(cb, event)(self, *args)
 
 
 def _seed(cfg: TrainConfig, epoch: int) -> int:

@@ -27,8 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sklearn.decomposition import PCA
-from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
 from fmnist.data import Dataset
 from fmnist.errors import FmnistError
@@ -232,14 +230,8 @@ def _scaled(images: np.ndarray) -> np.ndarray:
     return images.reshape(len(images), -1).astype(np.float32) / 255.0
 
 
-def explore(train: Dataset, test: Dataset | None, out_dir: str | Path, *,
-            points_per_class: int = 200, samples_per_class: int = 10,
-            seed: int = 0) -> ExploreResult:
-    """Analyse `train` (and `test`, when given) and write figures, stats.json, summary.md and
-    index.html into `out_dir`. Projections show `points_per_class` test points per class (train
-    points when there is no test split); the sample grid shows `samples_per_class` per class."""
-    from fmnist.reporting.plots import data as plots  # matplotlib only when figures are wanted
-
+def _check(train: Dataset, test: Dataset | None) -> None:
+    """Refuse what cannot be analysed, before any work or any file."""
     if len(train) == 0:
         raise FmnistError("the training set is empty: nothing to explore")
     if test is not None and test.class_names != train.class_names:
@@ -248,24 +240,28 @@ def explore(train: Dataset, test: Dataset | None, out_dir: str | Path, *,
     if test is not None and test.images.shape[1:] != train.images.shape[1:]:
         raise FmnistError(f"train images are {train.images.shape[1:]} but test images are "
                           f"{test.images.shape[1:]}; explore needs one image size")
-    present = np.unique(train.labels)
-    if len(present) < 2:
+    if len(np.unique(train.labels)) < 2:
         raise FmnistError("the training set holds fewer than two classes: PCA/LDA projections "
                           "and class comparisons need at least two")
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise FmnistError(f"cannot create the output folder {out}: {exc}") from exc
 
-    started = time.perf_counter()
-    names = train.class_names
-    splits = {"train": train} | ({"test": test} if test is not None else {})
-    split_rows = {k: split_stats(ds) for k, ds in splits.items()}
-    means, stds = class_images(train)
-    distances = mean_image_distances(means, np.bincount(train.labels,
-                                                        minlength=train.n_classes) > 0)
-    table = per_class_table(train, test, means, distances)
+
+@dataclass
+class Projections:
+    """PCA and Fisher-LDA fitted on the training pixels, and the shown points projected."""
+
+    explained: np.ndarray  # PCA explained-variance ratio per component
+    cumulative: np.ndarray
+    needed: dict[float, int]  # components needed for each VARIANCE_THRESHOLDS share
+    lda_shares: np.ndarray  # each discriminant's share of the Fisher criterion
+    pca_points: np.ndarray  # [n, 2]
+    lda_points: np.ndarray  # [n, 2]
+    labels: np.ndarray  # the shown points' labels
+
+
+def project(train: Dataset, shown: Dataset, pick: np.ndarray) -> Projections:
+    """Fit PCA and LDA on `train` and project `shown.images[pick]` on two axes of each."""
+    from sklearn.decomposition import PCA
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
     X = _scaled(train.images)
     pca = PCA(svd_solver="covariance_eigh").fit(X)  # eigh of the 784×784 covariance: fast
@@ -273,26 +269,32 @@ def explore(train: Dataset, test: Dataset | None, out_dir: str | Path, *,
     needed = {t: int(min(np.searchsorted(cumulative, t) + 1, len(cumulative)))
               for t in VARIANCE_THRESHOLDS}
     lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto",
-                                     n_components=len(present) - 1).fit(X, train.labels)
-    lda_evr = fisher_ratio_shares(lda.transform(X), train.labels)
+                                     n_components=len(np.unique(train.labels)) - 1)
+    lda.fit(X, train.labels)
+    lda_shares = fisher_ratio_shares(lda.transform(X), train.labels)
     del X
-    shown = test if test is not None else train
-    pick = stratified_sample(shown.labels, shown.n_classes, points_per_class, seed)
-    shown_X, shown_y = _scaled(shown.images[pick]), shown.labels[pick]
-    pca_points = pca.transform(shown_X)[:, :2]
+    shown_X = _scaled(shown.images[pick])
     lda_points = lda.transform(shown_X)[:, :2]
     if lda_points.shape[1] == 1:  # two classes: one discriminant, drawn at y = 0
         lda_points = np.column_stack([lda_points[:, 0], np.zeros(len(lda_points))])
-    stats_seconds = time.perf_counter() - started
+    return Projections(pca.explained_variance_ratio_, cumulative, needed, lda_shares,
+                       pca.transform(shown_X)[:, :2], lda_points, shown.labels[pick])
 
-    evr = pca.explained_variance_ratio_
-    shown_split = "test" if test is not None else "train"
-    grid = stratified_sample(train.labels, train.n_classes, samples_per_class, seed)
+
+def _draw(train: Dataset, split_rows: dict, means: np.ndarray, stds: np.ndarray,
+          distances: np.ndarray, proj: Projections, shown_split: str, points: int,
+          samples: int, seed: int, out: Path) -> dict[str, Path]:
+    """Every figure of the analysis, one PNG each, from the numbers already computed."""
+    from fmnist.reporting.plots import data as plots  # matplotlib only when figures are wanted
+
+    names, evr, lda = train.class_names, proj.explained, proj.lda_shares
+    grid = stratified_sample(train.labels, train.n_classes, samples, seed)
     class_hist = np.stack([np.bincount(train.images[train.labels == c].ravel(), minlength=256)
                            for c in range(train.n_classes)])
-    figures = {
+    shown = f"{shown_split} images on the first two"
+    return {
         "samples": plots.sample_grid(train.images[grid], train.labels[grid], names,
-                                     out / "samples.png", samples_per_class),
+                                     out / "samples.png", samples),
         "class_balance": plots.class_balance(
             {k: list(v["per_class"].values()) for k, v in split_rows.items()}, names,
             out / "class_balance.png"),
@@ -301,40 +303,74 @@ def explore(train: Dataset, test: Dataset | None, out_dir: str | Path, *,
             {k: np.asarray(v["histogram"]) for k, v in split_rows.items()}, class_hist, names,
             out / "pixel_histogram.png"),
         "class_distances": plots.class_distances(distances, names, out / "class_distances.png"),
-        "pca_variance": plots.explained_variance(cumulative, needed, out / "pca_variance.png"),
+        "pca_variance": plots.explained_variance(proj.cumulative, proj.needed,
+                                                 out / "pca_variance.png"),
         "pca_projection": plots.projection(
-            pca_points, shown_y, names, out / "pca_projection.png",
-            f"PCA: {shown_split} images on the first two components "
-            f"({points_per_class} per class)",
+            proj.pca_points, proj.labels, names, out / "pca_projection.png",
+            f"PCA: {shown} components ({points} per class)",
             (f"PC 1 ({evr[0]:.1%} of variance)", f"PC 2 ({evr[1]:.1%} of variance)")),
         "lda_projection": plots.projection(
-            lda_points, shown_y, names, out / "lda_projection.png",
-            f"Fisher-LDA: {shown_split} images on the first two discriminants "
-            f"({points_per_class} per class)",
-            (f"LD 1 ({lda_evr[0]:.1%} of the class separation)",
-             f"LD 2 ({lda_evr[1]:.1%})" if len(lda_evr) > 1 else "(one discriminant only)")),
+            proj.lda_points, proj.labels, names, out / "lda_projection.png",
+            f"Fisher-LDA: {shown} discriminants ({points} per class)",
+            (f"LD 1 ({lda[0]:.1%} of the class separation)",
+             f"LD 2 ({lda[1]:.1%})" if len(lda) > 1 else "(one discriminant only)")),
     }
-    stats = {
-        "class_names": list(names),
+
+
+def _stats(train: Dataset, split_rows: dict, table: list[dict], distances: np.ndarray,
+           proj: Projections, shown: str) -> dict:
+    """stats.json: every number the page shows, and how it was computed."""
+    return {
+        "class_names": list(train.class_names),
         "splits": split_rows,
         "per_class": table,
         "mean_image_distances": [[None if np.isnan(v) else round(float(v), 6) for v in row]
                                  for row in distances],
         "pca": {
             "fitted_on": f"train ({len(train):,} images, pixels scaled to 0-1)",
-            "components_for": {f"{t:.0%}": n for t, n in needed.items()},
-            "explained_variance_ratio": np.round(evr[:50], 6).tolist(),
-            "cumulative_variance": np.round(cumulative, 6).tolist(),
+            "components_for": {f"{t:.0%}": n for t, n in proj.needed.items()},
+            "explained_variance_ratio": np.round(proj.explained[:50], 6).tolist(),
+            "cumulative_variance": np.round(proj.cumulative, 6).tolist(),
         },
         "lda": {
             "fitted_on": f"train ({len(train):,} images), eigen solver, Ledoit-Wolf shrinkage",
-            "criterion_share": np.round(lda_evr, 6).tolist(),
+            "criterion_share": np.round(proj.lda_shares, 6).tolist(),
         },
-        "projections_show": f"{shown_split}: {len(pick)} images, up to {points_per_class} "
-                            f"per class, seed {seed}",
-        "seconds": {"statistics": round(stats_seconds, 2),
-                    "total": None},
+        "projections_show": shown,
+        "seconds": {"statistics": None, "total": None},
     }
+
+
+def explore(train: Dataset, test: Dataset | None, out_dir: str | Path, *,
+            points_per_class: int = 200, samples_per_class: int = 10,
+            seed: int = 0) -> ExploreResult:
+    """Analyse `train` (and `test`, when given) and write figures, stats.json, summary.md and
+    index.html into `out_dir`. Projections show `points_per_class` test points per class (train
+    points when there is no test split); the sample grid shows `samples_per_class` per class."""
+    _check(train, test)
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FmnistError(f"cannot create the output folder {out}: {exc}") from exc
+
+    started = time.perf_counter()
+    splits = {"train": train} | ({"test": test} if test is not None else {})
+    split_rows = {k: split_stats(ds) for k, ds in splits.items()}
+    means, stds = class_images(train)
+    distances = mean_image_distances(means, np.bincount(train.labels,
+                                                        minlength=train.n_classes) > 0)
+    table = per_class_table(train, test, means, distances)
+    shown, shown_split = (test, "test") if test is not None else (train, "train")
+    pick = stratified_sample(shown.labels, shown.n_classes, points_per_class, seed)
+    proj = project(train, shown, pick)
+    stats = _stats(train, split_rows, table, distances, proj,
+                   f"{shown_split}: {len(pick)} images, up to {points_per_class} per class, "
+                   f"seed {seed}")
+    stats["seconds"]["statistics"] = round(time.perf_counter() - started, 2)
+
+    figures = _draw(train, split_rows, means, stds, distances, proj, shown_split,
+                    points_per_class, samples_per_class, seed, out)
     result = ExploreResult(out, figures, stats)
     written = write_document(result.document(), out / "index.html", out / "summary.md")
     result.files = {"summary": written["markdown"], "html": written["html"]}

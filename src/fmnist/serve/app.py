@@ -114,6 +114,13 @@ def create_app(source: str | Path | Any, *, meta: dict[str, Any] | None = None,
     # added last, so it runs first: a refused origin or host costs no body read
     app.add_middleware(OriginGuard, allowed_origins=allowed_origins, check_host=check_host)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _add_routes(app, served, batcher, limits, decoders)
+    return app
+
+
+def _add_routes(app: FastAPI, served: ServedModel, batcher: MicroBatcher, limits: Limits,
+                decoders: anyio.CapacityLimiter) -> None:
+    """The page and the API routes (/, /healthz, /model, /predict) of one served model."""
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
@@ -152,8 +159,6 @@ def create_app(source: str | Path | Any, *, meta: dict[str, Any] | None = None,
                        "batch_images": result.batch_images,
                        "total_ms": round((time.perf_counter() - start) * 1e3, 2)},
         })
-
-    return app
 
 
 async def _read_images(request: Request, shape: tuple[int, int], limits: Limits,

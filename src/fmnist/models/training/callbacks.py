@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from rich.console import Console
@@ -23,37 +23,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-if TYPE_CHECKING:
-    from fmnist.models.engine import Run
-
-
-class Callback:
-    """No-op base: override the events you need."""
-
-    name = "callback"
-
-    def on_train_begin(self, run: Run) -> None:
-        """Before the first epoch (also when resuming)."""
-
-    def on_step_end(self, run: Run, step: int) -> None:
-        """After the optimiser step number `step` (0-based over the whole run)."""
-
-    def on_progress(self, run: Run, step: int, seen: int, loss_sum: torch.Tensor,
-                    correct: torch.Tensor, seconds: float) -> None:
-        """Every few steps on CPU only (reading the running sums syncs a GPU)."""
-
-    def on_epoch_end(self, run: Run, rec: dict[str, Any]) -> None:
-        """After an epoch's record (with validation) is complete."""
-
-    def on_train_end(self, run: Run) -> None:
-        """After the last epoch, early stop or Ctrl-C."""
-
-    def state_dict(self) -> dict[str, Any]:
-        """What must survive an interruption (tensors, numbers, lists)."""
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Take back what `state_dict` returned."""
+from fmnist.models.training.run import Callback, Run
 
 
 def clone_state(net: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -150,7 +120,8 @@ class ProgressBar(Callback):
     name = "progress"
 
     def __init__(self, verbose: bool) -> None:
-        self.console = Console(stderr=True, quiet=not verbose)
+        # soft_wrap: an epoch line stays one line when stderr is a file or a pipe (80 columns)
+        self.console = Console(stderr=True, quiet=not verbose, soft_wrap=True)
         self.bar = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("loss {task.fields[loss]:.4f} acc {task.fields[acc]:.4f} "
