@@ -12,7 +12,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.ticker import MaxNLocator
+from matplotlib.text import Text
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from fmnist.reporting.plots import plain, plain_all, save, style
 
@@ -182,15 +183,50 @@ def accuracy_vs_time(names: Sequence[str], accuracy: Sequence[float],
             m = np.array([f == fam for f in families])
             ax.errorbar(secs[m], acc[m], yerr=err[:, m], fmt="o", capsize=3,
                         color=palette.get(fam, "#55a868"), label=plain(fam))
-        for x, y, name in zip(secs, acc, names, strict=True):
-            ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
         ax.set_xscale("log")
+        plain_log_ticks(ax.xaxis)
         ax.set_xlabel("training time, seconds (log scale)")
         ax.set_ylabel("test accuracy (95% CI)")
         ax.set_title(title)
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(title="family")
+        place_labels(ax, secs, acc, names)
         return save(fig, path)
+
+
+def plain_log_ticks(axis) -> None:
+    """Ticks of a log axis at 1-2-5 steps, labelled as plain numbers ("0.5", "20", not
+    "2×10^0"), and no labels on the minor ticks."""
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+LEADER = {"arrowstyle": "-", "lw": 0.5, "color": "#888", "shrinkA": 0, "shrinkB": 2}
+#: Where a point's label may go, in points from the point, tried in order.
+LABEL_OFFSETS = [(6, 4), (6, -12), (6, 16), (6, -24), (6, 28), (-6, 4), (-6, -12), (-6, 16),
+                 (6, -36), (6, 40), (-6, -24), (-6, 28)]
+
+
+def place_labels(ax, xs: Sequence[float], ys: Sequence[float],
+                 names: Sequence[str]) -> list:
+    """Label each point without two labels overlapping: each label takes the first offset
+    (`LABEL_OFFSETS`, nearest first) whose box overlaps no label placed before it, with a
+    thin leader line when it had to move; labels are placed top to bottom. Returns the texts."""
+    renderer = ax.figure.canvas.get_renderer()
+    placed, texts = [], []
+    for i in sorted(range(len(names)), key=lambda k: -ys[k]):
+        for n, (dx, dy) in enumerate([*LABEL_OFFSETS, LABEL_OFFSETS[0]]):
+            text = ax.annotate(names[i], (xs[i], ys[i]), textcoords="offset points",
+                               xytext=(dx, dy), fontsize=8, ha="left" if dx > 0 else "right",
+                               arrowprops=LEADER if n else None)
+            box = Text.get_window_extent(text, renderer)  # the words, not the leader line
+            if n == len(LABEL_OFFSETS) or not any(box.overlaps(o) for o in placed):
+                break  # a free place, or none left: the nearest one, overlapping
+            text.remove()
+        placed.append(box)
+        texts.append(text)
+    return texts
 
 
 def f1_heatmap(f1: np.ndarray, model_names: Sequence[str], class_names: Sequence[str],
