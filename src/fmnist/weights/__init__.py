@@ -17,7 +17,7 @@ from fmnist.runs.store import META_FILE, LoadedRun, StoreError, load
 
 DEFAULT_NAME = "default"
 # SHA-256 of default/model.json (which in turn pins model.safetensors by its SHA-256).
-MODEL_JSON_SHA256 = "25a6b7c0681516486acdd901bf7f55135ad50d0114006b925341ff3dcc1fc098"
+MODEL_JSON_SHA256 = "bc4495760481529858dc79b2ae57d93bcfb568fbe29915a78d8eabb2d045cd7d"
 
 
 def default_run_dir() -> Path:
