@@ -123,40 +123,18 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         resume: bool = False,
         verbose: bool = True,
     ) -> None:
-        self.arch = arch
-        self.width = width
-        self.depth = depth
-        self.hidden = hidden
-        self.dropout = dropout
-        self.batch_norm = batch_norm
-        self.whiten = whiten
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.optimizer = optimizer
-        self.momentum = momentum
-        self.weight_decay = weight_decay
-        self.bn_bias_lr = bn_bias_lr
-        self.schedule = schedule
-        self.warmup = warmup
-        self.label_smoothing = label_smoothing
-        self.lookahead = lookahead
-        self.augment = augment
-        self.translate = translate
-        self.tta = tta
-        self.val_fraction = val_fraction
-        self.patience = patience
-        self.restore_best = restore_best
-        self.max_train = max_train
-        self.micro_batch = micro_batch
-        self.eval_batch_size = eval_batch_size
-        self.random_state = random_state
-        self.device = device
-        self.num_threads = num_threads
-        self.compile = compile
-        self.checkpoint_dir = checkpoint_dir
-        self.resume = resume
-        self.verbose = verbose
+        # scikit-learn: __init__ only stores the parameters (they are checked in fit).
+        self.arch, self.width, self.depth, self.hidden = arch, width, depth, hidden
+        self.dropout, self.batch_norm, self.whiten = dropout, batch_norm, whiten
+        self.epochs, self.batch_size, self.lr, self.optimizer = epochs, batch_size, lr, optimizer
+        self.momentum, self.weight_decay, self.bn_bias_lr = momentum, weight_decay, bn_bias_lr
+        self.schedule, self.warmup, self.label_smoothing = schedule, warmup, label_smoothing
+        self.lookahead, self.augment, self.translate, self.tta = lookahead, augment, translate, tta
+        self.val_fraction, self.patience, self.restore_best = val_fraction, patience, restore_best
+        self.max_train, self.micro_batch = max_train, micro_batch
+        self.eval_batch_size, self.random_state, self.device = eval_batch_size, random_state, device
+        self.num_threads, self.compile, self.checkpoint_dir = num_threads, compile, checkpoint_dir
+        self.resume, self.verbose = resume, verbose
 
     # -- building ---
     def _build(self, input_shape: tuple[int, int], n_classes: int) -> torch.nn.Module:
