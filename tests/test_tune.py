@@ -165,7 +165,7 @@ def _finished(db: Path) -> int:
 
 def test_sqlite_study_resumes_after_its_process_is_killed(tmp_path):
     out = tmp_path / "tune"
-    cmd = [*FMNIST, "tune", "random-forest", "--trials", "5", "--train-size", "1000",
+    cmd = [*FMNIST, "tune", "random-forest", "--trials", "5", "--train-size", "600",
            "--out", str(out), "--no-retrain"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
