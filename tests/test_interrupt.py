@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-SMALL_CNN = ("--train-size", "3000")
+SMALL_CNN = ("--train-size", "2000")
 
 
 def _start(*args: str) -> subprocess.Popen:

@@ -240,6 +240,18 @@ def test_config_error_is_a_value_error_for_sklearn_tooling(small_train: Dataset,
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize(("name", "params"), [
+    ("cnn", {"epochs": 0}), ("cnn", {"optimizer": "nope"}), ("cnn", {"device": "abacus"}),
+    ("knn", {"reduce": "bogus"}), ("knn", {"no_such_parameter": 1}),
+])
+def test_estimators_raise_config_errors_sklearn_understands(name: str, params: dict,
+                                                            small_train: Dataset) -> None:
+    """Used directly (a grid search, `check_estimator`), a bad setting is a `ValueError`."""
+    x, y = small_train.images[:60], small_train.labels[:60]
+    with pytest.raises(ConfigError):
+        create_model(name, **params).fit(x, y)
+
+
 def test_fit_leaves_the_callers_torch_rng_and_threads_alone(small_train: Dataset) -> None:
     torch.manual_seed(1234)
     threads = torch.get_num_threads()

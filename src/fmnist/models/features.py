@@ -29,7 +29,7 @@ from sklearn.decomposition import PCA
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from fmnist.errors import FmnistError
+from fmnist.errors import ConfigError, FmnistError
 
 SCALES = ("unit", "standard", "none")
 
@@ -65,7 +65,7 @@ class PixelScaler(TransformerMixin, BaseEstimator):
 
     def fit(self, X: object, y: object = None) -> PixelScaler:
         if self.scale not in SCALES:
-            raise FmnistError(f"unknown scale {self.scale!r}; choose one of {', '.join(SCALES)}")
+            raise ConfigError(f"unknown scale {self.scale!r}; choose one of {', '.join(SCALES)}")
         X = validate_data(self, as_matrix(X), dtype=np.float32)
         if self.scale == "standard":
             self.mean_ = X.mean(axis=0, dtype=np.float64).astype(np.float32)
@@ -114,19 +114,19 @@ class PCAReducer(TransformerMixin, BaseEstimator):
         variances = full.explained_variance_
         if self.max_error is not None:
             if self.max_error < 0:
-                raise FmnistError(f"PCA max_error must be ≥ 0, got {self.max_error}")
+                raise ConfigError(f"PCA max_error must be ≥ 0, got {self.max_error}")
             # error after keeping m components = sum of the eigenvalues from m on, per feature
             tail = np.concatenate([np.cumsum(variances[::-1])[::-1], [0.0]]) / X.shape[1]
             m = int(np.argmax(tail <= self.max_error + 1e-12))
         elif isinstance(self.n_components, float) and not float(self.n_components).is_integer():
             if not 0 < self.n_components < 1:
-                raise FmnistError(
+                raise ConfigError(
                     f"PCA variance fraction must lie in (0, 1), got {self.n_components}")
             kept = np.cumsum(full.explained_variance_ratio_)
             m = int(np.searchsorted(kept, self.n_components - 1e-12) + 1)
         else:
             if int(self.n_components) < 1:
-                raise FmnistError(f"PCA needs at least 1 component, got {self.n_components}")
+                raise ConfigError(f"PCA needs at least 1 component, got {self.n_components}")
             m = int(self.n_components)
         m = max(1, min(m, limit))
         self.pca_ = PCA(n_components=m, whiten=self.whiten, svd_solver=solver).fit(X)
@@ -244,7 +244,7 @@ def parse_reduce(reduce: str) -> ReduceSpec:
                 return ReduceSpec("pca", n_components=float(arg))
         except ValueError:
             pass
-    raise FmnistError(f"bad reduce {reduce!r}: {REDUCE_HELP}")
+    raise ConfigError(f"bad reduce {reduce!r}: {REDUCE_HELP}")
 
 
 def reduce_steps(reduce: str) -> list[tuple[str, BaseEstimator]]:

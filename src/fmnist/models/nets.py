@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from fmnist.errors import FmnistError
+from fmnist.errors import ConfigError
 
 FMNIST_MEAN = 0.2860
 """Mean of the Fashion-MNIST training pixels after ÷255 (standardisation constant)."""
@@ -383,9 +383,9 @@ def build_net(
     }.get(arch, set())
     unused = [k for k, v in opts.items() if v is not None and k not in accepted]
     if arch not in ARCHS:
-        raise FmnistError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
+        raise ConfigError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHS)}")
     if unused:
-        raise FmnistError(f"architecture {arch!r} has no option {', '.join(unused)}; "
+        raise ConfigError(f"architecture {arch!r} has no option {', '.join(unused)}; "
                           f"it accepts: {', '.join(sorted(accepted)) or 'none'}")
     given = {k: v for k, v in opts.items() if v is not None}
     common = {"input_shape": tuple(input_shape), "n_classes": n_classes}

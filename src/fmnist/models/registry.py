@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from fmnist.errors import FmnistError
+from fmnist.errors import ConfigError, FmnistError
 
 if TYPE_CHECKING:
     from sklearn.base import BaseEstimator
@@ -99,7 +99,7 @@ def create_model(name: str, **params: Any) -> BaseEstimator:
     try:
         return spec.builder()(**merged)
     except TypeError as exc:
-        raise FmnistError(f"model {name!r}: bad parameter ({exc})") from exc
+        raise ConfigError(f"model {name!r}: bad parameter ({exc})") from exc
 
 
 def list_models(pattern: str | None = None) -> list[ModelSpec]:

@@ -21,7 +21,7 @@ from sklearn.ensemble import AdaBoostClassifier
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
-from fmnist.errors import FmnistError
+from fmnist.errors import ConfigError, FmnistError
 from fmnist.images.arrays import as_uint8_images
 from fmnist.models import engine
 from fmnist.models.nets import build_net, count_params, fuse_for_inference, init_from_data
@@ -151,12 +151,12 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         if mode == "auto":
             return "flip" if flips else "none"
         if mode not in engine.TTA_MODES:
-            raise FmnistError(f"unknown tta {self.tta!r}; use auto, none, flip or flip-shift")
+            raise ConfigError(f"unknown tta {self.tta!r}; use auto, none, flip or flip-shift")
         if mode != "none" and not flips:
-            raise FmnistError(f"tta={self.tta!r} needs flips in augment (flip TTA on a net never "
+            raise ConfigError(f"tta={self.tta!r} needs flips in augment (flip TTA on a net never "
                               "trained on flips loses accuracy); use tta='auto' or add flip")
         if mode == "flip-shift" and "translate" not in ops:
-            raise FmnistError("tta='flip-shift' needs translate in augment")
+            raise ConfigError("tta='flip-shift' needs translate in augment")
         return mode
 
     def _batch_and_lr(self, device: torch.device) -> tuple[int, float]:
@@ -213,7 +213,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         if self.max_train is not None and self.max_train < len(idx):
             idx = _subset(idx, y_idx, int(self.max_train), seed)
         if not 0 <= self.val_fraction < 1:
-            raise FmnistError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+            raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         tr, va = idx, idx[:0]
         if self.val_fraction > 0:
             tr, va = _split(idx, y_idx, self.val_fraction, seed)

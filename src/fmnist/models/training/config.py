@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from fmnist.errors import FmnistError
+from fmnist.errors import ConfigError, FmnistError
 from fmnist.models.training.inference import TTA_MODES
 from fmnist.models.training.optim import OPTIMIZERS, SCHEDULES
 
@@ -27,7 +27,7 @@ def pick_device(name: str = "auto") -> torch.device:
     try:
         return torch.device(name)
     except RuntimeError as exc:
-        raise FmnistError(f"unknown device {name!r}: use auto, cpu, cuda or mps") from exc
+        raise ConfigError(f"unknown device {name!r}: use auto, cpu, cuda or mps") from exc
 
 
 @dataclass
@@ -63,22 +63,22 @@ class TrainConfig:
     def check(self) -> None:
         """Reject bad settings before any work is done."""
         if self.epochs < 1 or self.batch_size < 1:
-            raise FmnistError("epochs and batch_size must be at least 1")
+            raise ConfigError("epochs and batch_size must be at least 1")
         if not self.lr > 0 or not self.bn_bias_lr > 0:
-            raise FmnistError(f"lr and bn_bias_lr must be positive, got {self.lr}, "
+            raise ConfigError(f"lr and bn_bias_lr must be positive, got {self.lr}, "
                               f"{self.bn_bias_lr}")
         if self.optimizer not in OPTIMIZERS:
-            raise FmnistError(f"unknown optimizer {self.optimizer!r}; use {', '.join(OPTIMIZERS)}")
+            raise ConfigError(f"unknown optimizer {self.optimizer!r}; use {', '.join(OPTIMIZERS)}")
         if self.schedule not in SCHEDULES:
-            raise FmnistError(f"unknown schedule {self.schedule!r}; use {', '.join(SCHEDULES)}")
+            raise ConfigError(f"unknown schedule {self.schedule!r}; use {', '.join(SCHEDULES)}")
         if not 0 <= self.warmup < 1:
-            raise FmnistError(f"warmup is a fraction of training in [0, 1), got {self.warmup}")
+            raise ConfigError(f"warmup is a fraction of training in [0, 1), got {self.warmup}")
         if not 0 <= self.label_smoothing < 1:
-            raise FmnistError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+            raise ConfigError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.val_tta not in TTA_MODES:
-            raise FmnistError(f"unknown TTA mode {self.val_tta!r}; use {', '.join(TTA_MODES)}")
+            raise ConfigError(f"unknown TTA mode {self.val_tta!r}; use {', '.join(TTA_MODES)}")
         if self.resume and not self.checkpoint_dir:
-            raise FmnistError("resume needs checkpoint_dir (the folder holding checkpoint.pt)")
+            raise ConfigError("resume needs checkpoint_dir (the folder holding checkpoint.pt)")
 
 
 @dataclass
