@@ -245,6 +245,8 @@ def _run_one(preset: Preset, name: str, train: Dataset, test: Dataset, runs: Pat
         if result.run_dir is not None and result.run_dir.is_dir():
             (result.run_dir / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
     result.seconds = time.perf_counter() - start
+    if remote is not None and remote.error is None:
+        result.seconds += remote.seconds  # its training, on a worker
     return result
 
 
