@@ -1,4 +1,5 @@
-"""Atomic file writes: the one helper every writer of results, runs, reports and caches uses.
+"""Atomic file writes — the one helper every writer of results, runs, reports and caches uses —
+and the one conversion of values to plain JSON (`json_safe`).
 
 A reader (another command, a browser, a second `fmnist compare` in the same folder) must never
 see half a file, and two writers of the same file must never share a temporary name — a fixed
@@ -13,8 +14,31 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+
+
+def json_safe(value: Any, other: Callable[[Any], Any] = str) -> Any:
+    """`value` as plain JSON types: dicts (keys as text), lists (tuples too), NumPy arrays and
+    scalars as lists and numbers, paths as text. Anything else goes through `other`: its text
+    by default (a record of settings), or a caller's function that refuses it (a model file
+    must not hold a value it cannot read back) or keeps it."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v, other) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v, other) for v in value]
+    if isinstance(value, np.ndarray):
+        return json_safe(value.tolist(), other)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return other(value)
 
 
 def atomic_write_bytes(path: str | Path, payload: bytes) -> Path:

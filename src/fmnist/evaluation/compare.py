@@ -92,7 +92,7 @@ def config_hash(model: str, params: Mapping[str, Any], fingerprint: str, seed: i
     """A short digest of everything that decides what a run learns (model, parameters, the
     training data's `data_fingerprint`, seed): two runs with the same hash are
     interchangeable, so a finished one can be reused."""
-    from fmnist.runs.train import json_safe
+    from fmnist.fileio import json_safe
 
     key = json.dumps(json_safe({"model": model, "params": dict(params), "seed": seed,
                                 "data": fingerprint}), sort_keys=True)

@@ -5,7 +5,7 @@ input scaling in a first `Scale` layer whose constants are buffers, so a saved n
 its preprocessing and can never disagree with training. Nothing hard-codes 28×28: flattened sizes
 come from a dummy forward pass over the input shape given at construction.
 
-Speed rewrites (exact, measured in ../shared/notes/cpu-training-speed.md): a ReLU that follows a
+Speed rewrites (exact, measured; docs/neural.md): a ReLU that follows a
 max-pool instead of preceding it computes the same function (`relu(maxpool(x)) ==
 maxpool(relu(x))`, ReLU is monotone) on a 4× smaller tensor; for BatchNorm nets the order
 conv → BN → max-pool → ReLU is likewise exact, because max-pool commutes with ReLU (BN sits before

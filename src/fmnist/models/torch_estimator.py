@@ -22,6 +22,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
 from fmnist.errors import ConfigError, FmnistError
+from fmnist.fileio import json_safe
 from fmnist.images.arrays import as_uint8_images
 from fmnist.models import engine
 from fmnist.models.nets import build_net, count_params, fuse_for_inference, init_from_data
@@ -363,11 +364,9 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
 
 
 def _jsonable(v: Any) -> Any:
-    if isinstance(v, tuple):
-        return list(v)
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
+    """Parameters as JSON values (`fmnist.fileio.json_safe`); other objects are kept as they
+    are, for the run's store to accept or refuse."""
+    return json_safe(v, lambda kept: kept)
 
 
 def _split(idx: np.ndarray, y: np.ndarray, fraction: float, seed: int

@@ -38,7 +38,7 @@ import numpy as np
 
 from fmnist.data.dataset import CLASS_NAMES
 from fmnist.errors import FmnistError
-from fmnist.fileio import atomic_write_bytes
+from fmnist.fileio import atomic_write_bytes, json_safe
 from fmnist.files import load_json, parse_json, read_bounded
 from fmnist.runs import meta as schema
 from fmnist.runs.skops_types import refused, schema_types
@@ -380,19 +380,12 @@ def _default_class_names(classes: list) -> list[str]:
 
 
 def _jsonable(value: Any) -> Any:
-    """`value` with NumPy scalars/arrays and tuples turned into plain JSON types."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
+    """`value` as plain JSON (`fmnist.fileio.json_safe`); a value of any other type is refused,
+    since model.json must hold only what loading can read back."""
+    return json_safe(value, _refuse)
+
+
+def _refuse(value: Any) -> Any:
     raise StoreError(f"cannot store {type(value).__name__} value {value!r} in model.json")
 
 

@@ -19,7 +19,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from fmnist.data.dataset import Dataset, split
 from fmnist.errors import ConfigError, FmnistError
-from fmnist.fileio import atomic_write_json
+from fmnist.fileio import atomic_write_json, json_safe
 from fmnist.files import load_json
 from fmnist.models import create_model, get_spec
 from fmnist.runs.preflight import check_model, check_seed, check_val_fraction
@@ -37,19 +37,6 @@ class RunResult:
     fit_seconds: float
     metrics: dict[str, Any]
     meta: dict[str, Any]
-
-
-def json_safe(value: Any) -> Any:
-    """Parameters as JSON: numbers, strings, lists and dicts as they are, anything else as str."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return str(value)
 
 
 def write_json(path: Path, payload: dict) -> None:

@@ -24,7 +24,8 @@ from optuna.trial import TrialState
 from fmnist.data.dataset import Dataset
 from fmnist.errors import FmnistError
 from fmnist.evaluation.compare import data_fingerprint
-from fmnist.runs.train import json_safe, train_run, write_json
+from fmnist.fileio import json_safe
+from fmnist.runs.train import train_run, write_json
 from fmnist.tuning import report
 from fmnist.tuning.objective import Objective, is_self_validating
 from fmnist.tuning.spaces import Space, space_to_json
