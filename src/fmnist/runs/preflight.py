@@ -21,9 +21,10 @@ from sklearn.base import BaseEstimator, clone
 
 from fmnist.errors import ConfigError, FmnistError
 
-# Settings of a torch probe that keep it to one tiny step and away from the run's files.
+# Settings of a torch probe that keep it to one tiny step, away from the run's files, and
+# uncompiled (torch.compile would cost tens of seconds for one step).
 _PROBE = {"epochs": 1, "val_fraction": 0.0, "max_train": None, "patience": None,
-          "checkpoint_dir": None, "resume": False, "verbose": False}
+          "checkpoint_dir": None, "resume": False, "verbose": False, "compile": False}
 
 
 def check_val_fraction(value: float | None, model_splits_itself: bool) -> None:
@@ -79,7 +80,8 @@ def _probe_torch(estimator: Any, image_shape: tuple[int, ...], n_classes: int) -
     """Build the net and take one training step on blank images of the real size."""
     if len(image_shape) != 2:
         raise ConfigError(f"a torch network takes [H, W] images, got shape {image_shape}")
-    probe = clone(estimator).set_params(**_PROBE)
+    probe = clone(estimator)
+    probe.set_params(**{k: v for k, v in _PROBE.items() if k in probe.get_params(deep=False)})
     images = np.zeros((n_classes, *image_shape), dtype=np.uint8)
     with warnings.catch_warnings():  # e.g. torch's "zero-element tensor" note for width=0
         warnings.simplefilter("ignore")
