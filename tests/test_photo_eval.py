@@ -112,3 +112,16 @@ def test_labels_must_name_known_classes_and_files_in_the_folder(tmp_path) -> Non
     (tmp_path / "labels.tsv").write_text("../outside.jpg\tBag\n")
     with pytest.raises(DataError, match="not a file in this folder"):
         read_labelled_folder(tmp_path, ("Bag", "Coat"))
+
+
+@needs_photos
+def test_serve_without_a_run_uses_the_shipped_model(shipped) -> None:
+    """`fmnist serve` with no RUN serves the shipped model; the answer carries the 28×28 seen."""
+    from fastapi.testclient import TestClient
+
+    from fmnist.serve import create_app
+
+    with TestClient(create_app(shipped), base_url="http://127.0.0.1") as client:
+        upload = {"file": ("trouser.jpg", (SHARED / "trouser.jpg").read_bytes(), "image/jpeg")}
+        answer = client.post("/predict", files=upload).json()["predictions"][0]
+    assert answer["label"] == "Trouser" and answer["image_png"]
