@@ -129,14 +129,17 @@ def test_csv_without_pixels_or_rows_is_one_clear_error(tmp_path: Path, text: str
 
 def test_own_data_edge_cases_fail_before_any_run_folder(tmp_path: Path,
                                                         small_train: Dataset) -> None:
-    """One-class data, two rows, train/test of different sizes, 2×2 images for `cnn`: each is
-    one `FmnistError` before training, and `--out` stays empty."""
+    """One-class data, two rows, classes without images (saving failed after training),
+    train/test of different sizes, 2×2 images for `cnn`: each is one `FmnistError` before
+    training, and `--out` stays empty."""
     x, y = small_train.images, small_train.labels
     small = (x[:, ::14, ::14] // 2) * 2  # 2×2 images
     cases = {
         "one-class": (_csv(tmp_path / "one.csv", x[y == 3][:40], y[y == 3][:40]), None,
                       "logistic", "one class"),
         "two-rows": (_csv(tmp_path / "two.csv", x[:2], y[:2]), None, "logistic", "too few"),
+        "missing-classes": (_csv(tmp_path / "half.csv", x[y < 5][:100], y[y < 5][:100]), None,
+                            "logistic", "no training images of 5 of its 10 classes"),
         "sizes": (_csv(tmp_path / "a.csv", x[:60], y[:60]),
                   _csv(tmp_path / "b.csv", x[:40, :14, :14], y[:40]), "logistic", "14×14"),
         "cnn-2x2": (_csv(tmp_path / "tiny.csv", small[:200], y[:200]), None, "cnn",
@@ -231,6 +234,16 @@ def test_bad_parameters_are_config_errors_before_the_run_folder(tmp_path: Path, 
     assert isinstance(error, ConfigError) and isinstance(error, ValueError), error
     assert expected in str(error)
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_a_failure_after_the_fit_marks_the_run_failed(small_train: Dataset,
+                                                      tmp_path: Path) -> None:
+    """Scoring or saving that fails must not leave `status: training` behind."""
+    wrong = Dataset(small_train.images[:50, :14, :14].copy(), small_train.labels[:50])
+    with pytest.raises(Exception):  # noqa: B017 - whatever the model raises on 14×14 images
+        train_run("bayes-1", {}, small_train, wrong, run_dir=tmp_path / "run")
+    request = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert request["status"] == "failed" and request["error"]
 
 
 def test_config_error_is_a_value_error_for_sklearn_tooling(small_train: Dataset,

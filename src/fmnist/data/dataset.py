@@ -61,8 +61,8 @@ class Dataset:
 
     def check_trainable(self) -> None:
         """A `DataError` unless a classifier can learn from this data: images with at least one
-        pixel, and at least two classes present (a one-class set would train, then fail or
-        answer one class; better to say so before any work)."""
+        pixel, and images of every class, at least two (a one-class set would train, then fail
+        or answer one class; a missing class failed only when the model was saved)."""
         if len(self) == 0:
             raise DataError(f"{self.source or 'the training data'}: no images to train on")
         if self.images.shape[1] * self.images.shape[2] == 0:
@@ -73,6 +73,13 @@ class Dataset:
             only = self.class_names[int(present[0])]
             raise DataError(f"{self.source or 'the training data'}: every image is of one class "
                             f"({only!r}); a classifier needs images of at least two classes")
+        absent = [name for c, name in enumerate(self.class_names) if c not in set(present)]
+        if absent:  # a model cannot answer a class it never saw (its outputs would not match)
+            listed = ", ".join(repr(a) for a in absent[:5]) + (" …" if len(absent) > 5 else "")
+            raise DataError(f"{self.source or 'the training data'}: no training images of "
+                            f"{len(absent)} of its {self.n_classes} classes ({listed}); every "
+                            "class needs images (a CSV's labels name the ten Fashion-MNIST "
+                            "classes 0..9)")
 
     def subset(self, index: np.ndarray, note: str = "") -> Dataset:
         """A view of some rows, keeping class names and provenance."""

@@ -130,7 +130,19 @@ def train_run(model_name: str, params: dict[str, Any], train: Dataset, test: Dat
                "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     write_json(run_dir / RUN_FILE, request)
     fit_seconds = _fit(model, fit_data, run_dir, request, prior_seconds)
+    try:
+        return _finish(model, train, test, held_out, run_dir, request, fit_seconds,
+                       data_description)
+    except BaseException as exc:  # scoring or saving failed: the folder must not say training
+        _mark_ended(run_dir, request, exc, fit_seconds)
+        raise
 
+
+def _finish(model: BaseEstimator, train: Dataset, test: Dataset | None,
+            held_out: Dataset | None, run_dir: Path, request: dict[str, Any],
+            fit_seconds: float, data_description: str) -> RunResult:
+    """After the fit: score, save the model and its history, and mark the run done (or
+    interrupted)."""
     metrics: dict[str, Any] = {"fit_seconds": fit_seconds}
     if held_out is not None:
         metrics["val_accuracy"] = float(model.score(held_out.images, held_out.labels))
@@ -192,17 +204,23 @@ def _fit(model: BaseEstimator, data: Dataset, run_dir: Path, request: dict[str, 
     start = time.perf_counter()
     try:
         model.fit(data.images, data.labels)
-    except KeyboardInterrupt:
-        write_json(run_dir / RUN_FILE, {**request, "status": "interrupted",
-                                        "fit_seconds": prior_seconds + time.perf_counter() - start})
-        raise
     except BaseException as exc:
-        write_json(run_dir / RUN_FILE, {**request, "status": "failed",
-                                        "error": f"{type(exc).__name__}: {exc}"})
+        _mark_ended(run_dir, request, exc, prior_seconds + time.perf_counter() - start)
         if isinstance(exc, InvalidParameterError):  # a constraint only fit checks (sklearn)
             raise ConfigError(f"model {request['model']!r}: {exc}") from exc
         raise
     return prior_seconds + time.perf_counter() - start
+
+
+def _mark_ended(run_dir: Path, request: dict[str, Any], exc: BaseException,
+                fit_seconds: float) -> None:
+    """Record in `run.json` how a run that did not finish ended: `interrupted` (Ctrl-C or
+    SIGTERM; the seconds count towards a resume) or `failed` with the error."""
+    if isinstance(exc, KeyboardInterrupt):
+        ending = {"status": "interrupted", "fit_seconds": fit_seconds}
+    else:
+        ending = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+    write_json(run_dir / RUN_FILE, {**request, **ending})
 
 
 def _test_metrics(model: BaseEstimator, test: Dataset) -> dict[str, Any]:
