@@ -99,6 +99,8 @@ def test_fmnist_data_that_is_not_a_folder_is_an_error(tmp_path: Path, kind: str,
     expected = "is a file" if kind == "file" else "does not exist"
     with pytest.raises(DataError, match=f"FMNIST_DATA=.* {expected}"):
         search_dirs()
+    with pytest.raises(DataError, match=f"--data-dir .* {expected}"):  # the option alike
+        search_dirs(target)
     if kind == "file":  # the command line says it in one line (once is enough: slow start)
         result = _fmnist("data", "verify", env={"FMNIST_DATA": str(target)})
         assert result.returncode == 2 and expected in result.stderr

@@ -80,6 +80,10 @@ def search_dirs(data_dir: Path | None = None) -> list[Path]:
     """Folders searched for the official files, in order."""
     dirs: list[Path] = []
     if data_dir is not None:
+        if not Path(data_dir).is_dir():
+            what = "is a file, not a folder" if Path(data_dir).exists() else "does not exist"
+            raise DataError(f"--data-dir {data_dir} {what}; give the folder holding the four "
+                            "official .gz files")
         return [Path(data_dir)]
     if os.environ.get("FMNIST_DATA"):
         dirs.append(env_data_dir(os.environ["FMNIST_DATA"]))
