@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fmnist.data.dataset import Dataset
+from fmnist.data.dataset import Dataset, per_class_indices, stratified_indices
 from fmnist.data.resolve import training_subset
 from fmnist.errors import FmnistError
 from fmnist.runs.request import TrainRequest
@@ -91,3 +91,15 @@ def test_epoch_lines_stay_whole_when_output_is_not_a_terminal(tmp_path: Path) ->
     assert result.returncode == 0, result.stderr
     (line,) = [x for x in result.stderr.splitlines() if x.startswith("epoch 1/1:")]
     assert len(line) > 80 and line.rstrip().endswith("img/s)")
+
+
+def test_one_subset_rule_stratifies_and_survives_a_lone_class() -> None:
+    """`stratified_indices` serves --train-size, `max_train` (classical and neural) and
+    `Dataset.head`: class shares kept; a class with one image falls back to a random subset."""
+    labels = np.repeat(np.arange(4), 25)
+    index = stratified_indices(labels, 40, seed=3)
+    assert np.all(np.diff(index) > 0) and np.bincount(labels[index]).tolist() == [10] * 4
+    lone = np.append(labels, 4)
+    assert len(stratified_indices(lone, 40, seed=3)) == 40
+    grouped = per_class_indices(labels, 4, 3, seed=0)
+    assert labels[grouped].tolist() == [0] * 3 + [1] * 3 + [2] * 3 + [3] * 3

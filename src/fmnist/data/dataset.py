@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -89,21 +91,47 @@ class Dataset:
 
     def head(self, n_per_class: int | None = None, n: int | None = None, seed: int = 0) -> Dataset:
         """A stratified random subset: `n` rows in all, or `n_per_class` of each class."""
-        rng = np.random.default_rng(seed)
         if n_per_class is not None:
-            index = np.concatenate([
-                rng.permutation(np.flatnonzero(self.labels == c))[:n_per_class]
-                for c in range(self.n_classes)
-            ])
+            index = np.sort(per_class_indices(self.labels, self.n_classes, n_per_class, seed))
         elif n is not None and n < len(self):
-            from sklearn.model_selection import train_test_split  # ~1 s: only when cutting
-
-            index, _ = train_test_split(np.arange(len(self)), train_size=n, random_state=seed,
-                                        stratify=self.labels)
+            index = stratified_indices(self.labels, n, seed)
         else:
             return self
-        index = np.sort(index)
         return self.subset(index, f"subset of {len(index)}")
+
+
+def data_fingerprint(data: Dataset) -> str:
+    """SHA-256 of the images, labels and class names: two subsets of the same size with the
+    same labels but different images must not share runs. (~0.1 s for all 60k images.)"""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([list(data.images.shape), list(data.class_names)]).encode())
+    digest.update(np.ascontiguousarray(data.images).tobytes())
+    digest.update(np.ascontiguousarray(data.labels).tobytes())
+    return digest.hexdigest()
+
+
+def stratified_indices(labels: np.ndarray, n: int, seed: int | None = 0) -> np.ndarray:
+    """Sorted row indices of a stratified random subset of `n` rows (every class keeps its
+    share; scikit-learn's `train_test_split`), or of a plain random subset when a class is too
+    rare to stratify. The one subset rule of `--train-size`, `max_train` and `Dataset.head`."""
+    from sklearn.model_selection import train_test_split  # ~1 s: only when cutting
+
+    index = np.arange(len(labels))
+    try:
+        index, _ = train_test_split(index, train_size=int(n), random_state=seed,
+                                    stratify=labels)
+    except ValueError:  # a class with a single image cannot be split: plain random subset
+        index = np.random.default_rng(seed).permutation(index)[:int(n)]
+    return np.sort(index)
+
+
+def per_class_indices(labels: np.ndarray, n_classes: int, per_class: int,
+                      seed: int = 0) -> np.ndarray:
+    """Indices of up to `per_class` random rows of each class, grouped by class (sample grids,
+    scatter plots, small balanced subsets)."""
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:per_class]
+                           for c in range(n_classes)])
 
 
 def split(dataset: Dataset, val_fraction: float = 0.2, seed: int = 0) -> tuple[Dataset, Dataset]:

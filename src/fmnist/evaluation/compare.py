@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from fmnist.data import Dataset
+from fmnist.data.dataset import data_fingerprint
 from fmnist.data.resolve import check_compatible
 from fmnist.errors import FmnistError
 from fmnist.evaluation.metrics import evaluate, mcnemar_exact
@@ -76,16 +77,6 @@ PRESETS: dict[str, Preset] = {
         },
     ),
 }
-
-
-def data_fingerprint(data: Dataset) -> str:
-    """SHA-256 of the images, labels and class names: two subsets of the same size with the
-    same labels but different images must not share runs. (~0.1 s for all 60k images.)"""
-    digest = hashlib.sha256()
-    digest.update(json.dumps([list(data.images.shape), list(data.class_names)]).encode())
-    digest.update(np.ascontiguousarray(data.images).tobytes())
-    digest.update(np.ascontiguousarray(data.labels).tobytes())
-    return digest.hexdigest()
 
 
 def config_hash(model: str, params: Mapping[str, Any], fingerprint: str, seed: int) -> str:

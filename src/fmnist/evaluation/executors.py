@@ -91,7 +91,7 @@ class JobResult:
 @functools.lru_cache(maxsize=1)
 def _worker_data(data_args: tuple[tuple[str, Any], ...], seed: int) -> tuple[Dataset, str]:
     """The training data on this worker and its checksum, loaded once per worker process."""
-    from fmnist.evaluation.compare import data_fingerprint
+    from fmnist.data.dataset import data_fingerprint
 
     train, _, _ = TrainRequest(model="", seed=seed, data_args=dict(data_args)).load_data()
     return train, data_fingerprint(train)

@@ -22,11 +22,11 @@ import numpy as np
 from scipy.sparse import issparse
 from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validate_data
 
+from fmnist.data.dataset import stratified_indices
 from fmnist.images.arrays import as_uint8_images
 from fmnist.models.features import PixelScaler, as_matrix, parse_reduce, reduce_steps
 
@@ -95,14 +95,7 @@ class PixelClassifier(ClassifierMixin, BaseEstimator):
         """A stratified subset of `max_train` rows (all rows when unset or not smaller)."""
         if self.max_train is None or self.max_train >= len(y):
             return X, y, w
-        index = np.arange(len(y))
-        try:
-            index, _ = train_test_split(index, train_size=int(self.max_train),
-                                        random_state=self.random_state, stratify=y)
-        except ValueError:  # a class too rare to stratify: plain random subset
-            index = np.random.default_rng(self.random_state).permutation(index)[
-                :int(self.max_train)]
-        index = np.sort(index)
+        index = stratified_indices(y, int(self.max_train), self.random_state)
         return X[index], y[index], None if w is None else w[index]
 
     def _matrix(self, X: Any) -> np.ndarray:

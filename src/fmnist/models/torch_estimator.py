@@ -21,6 +21,7 @@ from sklearn.ensemble import AdaBoostClassifier
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 
+from fmnist.data.dataset import stratified_indices
 from fmnist.errors import ConfigError, FmnistError
 from fmnist.fileio import json_safe
 from fmnist.images.arrays import as_uint8_images
@@ -212,7 +213,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             torch.set_num_threads(int(self.num_threads))
         idx = np.arange(len(images))
         if self.max_train is not None and self.max_train < len(idx):
-            idx = _subset(idx, y_idx, int(self.max_train), seed)
+            idx = idx[stratified_indices(y_idx[idx], int(self.max_train), seed)]
         if not 0 <= self.val_fraction < 1:
             raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         tr, va = idx, idx[:0]
@@ -377,11 +378,6 @@ def _split(idx: np.ndarray, y: np.ndarray, fraction: float, seed: int
     if strat is not None and n_val < len(np.unique(strat)):
         strat = None
     return tuple(train_test_split(idx, test_size=n_val, stratify=strat, random_state=seed))
-
-
-def _subset(idx: np.ndarray, y: np.ndarray, n: int, seed: int) -> np.ndarray:
-    keep, _ = _split(idx, y, 1 - n / len(idx), seed)
-    return np.sort(keep)
 
 
 class BoostedTorchClassifier(AdaBoostClassifier):

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from fmnist.data import Dataset
+from fmnist.data.dataset import per_class_indices
 from fmnist.errors import FmnistError
 from fmnist.fileio import atomic_write_text
 from fmnist.reporting.document import Document, Figure, Paragraph, Section, Table
@@ -202,14 +203,6 @@ def per_class_table(ds: Dataset, test: Dataset | None, means: np.ndarray,
     return rows
 
 
-def stratified_sample(labels: np.ndarray, n_classes: int, per_class: int,
-                      seed: int) -> np.ndarray:
-    """Indices of up to `per_class` random rows of each class, grouped by class."""
-    rng = np.random.default_rng(seed)
-    picks = [rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in range(n_classes)]
-    return np.concatenate(picks)
-
-
 def fisher_ratio_shares(projected: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Each discriminant's share of the total Fisher criterion (between- over within-class
     variance along it). scikit-learn's eigen solver normalises its ratios over all pixel
@@ -288,7 +281,7 @@ def _draw(train: Dataset, split_rows: dict, means: np.ndarray, stds: np.ndarray,
     from fmnist.reporting.plots import data as plots  # matplotlib only when figures are wanted
 
     names, evr, lda = train.class_names, proj.explained, proj.lda_shares
-    grid = stratified_sample(train.labels, train.n_classes, samples, seed)
+    grid = per_class_indices(train.labels, train.n_classes, samples, seed)
     class_hist = np.stack([np.bincount(train.images[train.labels == c].ravel(), minlength=256)
                            for c in range(train.n_classes)])
     shown = f"{shown_split} images on the first two"
@@ -362,7 +355,7 @@ def explore(train: Dataset, test: Dataset | None, out_dir: str | Path, *,
                                                         minlength=train.n_classes) > 0)
     table = per_class_table(train, test, means, distances)
     shown, shown_split = (test, "test") if test is not None else (train, "train")
-    pick = stratified_sample(shown.labels, shown.n_classes, points_per_class, seed)
+    pick = per_class_indices(shown.labels, shown.n_classes, points_per_class, seed)
     proj = project(train, shown, pick)
     stats = _stats(train, split_rows, table, distances, proj,
                    f"{shown_split}: {len(pick)} images, up to {points_per_class} per class, "

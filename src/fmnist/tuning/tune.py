@@ -21,9 +21,8 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from fmnist.data.dataset import Dataset
+from fmnist.data.dataset import Dataset, data_fingerprint
 from fmnist.errors import FmnistError
-from fmnist.evaluation.compare import data_fingerprint
 from fmnist.fileio import json_safe
 from fmnist.runs.train import train_run, write_json
 from fmnist.tuning import report
