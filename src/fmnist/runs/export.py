@@ -34,8 +34,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from fmnist.data.idx import atomic_write_bytes
 from fmnist.errors import FmnistError
+from fmnist.fileio import atomic_write_bytes
+from fmnist.models.training.inference import tta_logits
 from fmnist.runs.store import LoadedRun
 
 INPUT = "images"
@@ -135,14 +136,12 @@ class _Member(torch.nn.Module):
     def __init__(self, model: Any) -> None:
         super().__init__()
         self.net = model.net_.to("cpu").eval()
-        self.flip = bool(getattr(model, "tta_", False))
+        self.tta = getattr(model, "tta_mode_", "flip" if getattr(model, "tta_", False)
+                           else "none")
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = images.unsqueeze(1).float()
-        logits = self.net(x)
-        if self.flip:  # the model's flip test-time augmentation
-            logits = (logits.log_softmax(1) + self.net(x.flip(-1)).log_softmax(1)) / 2
-        return logits
+        # The model's own test-time views, computed by the same function as `predict_proba`.
+        return tta_logits(self.net, images.unsqueeze(1).float(), self.tta)
 
 
 class _Single(torch.nn.Module):
