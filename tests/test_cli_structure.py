@@ -12,8 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fmnist.data.dataset import Dataset, per_class_indices, stratified_indices
-from fmnist.data.resolve import training_subset
+from fmnist.data.dataset import (
+    Dataset,
+    default_class_names,
+    per_class_indices,
+    stratified_indices,
+)
+from fmnist.data.resolve import check_classes, training_subset
 from fmnist.errors import FmnistError
 from fmnist.runs.request import TrainRequest
 
@@ -103,3 +108,15 @@ def test_one_subset_rule_stratifies_and_survives_a_lone_class() -> None:
     assert len(stratified_indices(lone, 40, seed=3)) == 40
     grouped = per_class_indices(labels, 4, 3, seed=0)
     assert labels[grouped].tolist() == [0] * 3 + [1] * 3 + [2] * 3 + [3] * 3
+
+
+def test_one_class_name_check_and_one_default() -> None:
+    """`check_classes` is the one class-name check (train vs test, model vs test data);
+    `default_class_names` the one fallback for a model that was given none."""
+    data = _toy()
+    check_classes(("c0", "c1", "c2"), data, "the model's")
+    with pytest.raises(FmnistError, match=r"classes \['c0', 'c1', 'c2'\] differ from the "
+                                          r"model's \['c0', 'c2', 'c1'\]"):
+        check_classes(("c0", "c2", "c1"), data, "the model's")
+    assert default_class_names(range(10))[0] == "T-shirt/top"
+    assert default_class_names([0, 1, 5]) == ("0", "1", "5")

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from fmnist.data.dataset import CLASS_NAMES
+from fmnist.data.dataset import default_class_names
 from fmnist.data.idx import gunzip, parse_idx
 from fmnist.data.npy import parse_npy
 from fmnist.defaults import DEFAULT_BATCH, UNSURE_BELOW
@@ -117,8 +117,7 @@ def resolve_model(model_or_run: Any, class_names: Sequence[str] | None = None) -
         raise FmnistError(f"{type(model).__name__} is not fitted (no classes_); fit it first")
     classes = np.asarray(model.classes_).tolist()
     if class_names is None:
-        class_names = (CLASS_NAMES if classes == list(range(len(CLASS_NAMES)))
-                       else [str(c) for c in classes])
+        class_names = default_class_names(classes)
     if len(class_names) != len(classes):
         raise FmnistError(f"{len(class_names)} class names for {len(classes)} classes")
     return ResolvedModel(model, tuple(class_names), None)

@@ -32,7 +32,7 @@ def evaluate_cmd(
     """Evaluate a saved model on the test set: print the report, write figures into the run."""
     from rich.console import Console
 
-    from fmnist.data.resolve import resolve_data
+    from fmnist.data.resolve import check_classes, resolve_data
     from fmnist.evaluation.metrics import evaluate
     from fmnist.reporting.figures import evaluation_figures
     from fmnist.runs.store import load, read_history
@@ -48,10 +48,7 @@ def evaluate_cmd(
     loaded = load(run)
     seed = int(loaded.meta.get("seed", 0) or 0)
     _, test, description = resolve_data(data, test_data, data_dir, size, seed)
-    names = tuple(loaded.meta.get("class_names") or test.class_names)
-    if names != tuple(test.class_names):
-        raise FmnistError(f"{run}: the model knows the classes {list(names)} but the test data "
-                          f"has {list(test.class_names)}; pass the matching --data/--test-data")
+    check_classes(loaded.class_names or test.class_names, test, f"those of the model in {run}:")
     model_name = loaded.meta.get("model", run.name)
     fit_seconds = loaded.meta.get("metrics", {}).get("fit_seconds")
     ev = evaluate(loaded.model, test, model_name=model_name, fit_seconds=fit_seconds,

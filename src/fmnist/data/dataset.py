@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -98,6 +99,15 @@ class Dataset:
         else:
             return self
         return self.subset(index, f"subset of {len(index)}")
+
+
+def default_class_names(classes: Sequence[object]) -> tuple[str, ...]:
+    """Names for a model's classes when nobody gave any: Fashion-MNIST's when the classes are
+    its labels 0..9, else each class as text."""
+    classes = list(classes)
+    if classes == list(range(len(CLASS_NAMES))):
+        return CLASS_NAMES
+    return tuple(str(c) for c in classes)
 
 
 def data_fingerprint(data: Dataset) -> str:

@@ -8,6 +8,7 @@ description says so.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from fmnist.data.dataset import Dataset, split
@@ -43,12 +44,19 @@ def load_source(path: Path, size: int = DEFAULT_SIZE) -> Dataset:
     raise DataError(f"{path}: expected a .csv file (Kaggle layout) or a folder of class folders")
 
 
+def check_classes(expected: Sequence[str], data: Dataset, whose: str) -> None:
+    """The one class-name check: `data` must name exactly the classes `expected` (those of the
+    training data, or of a saved model, said by `whose`), in the same order — label 3 must mean
+    the same garment on both sides."""
+    if tuple(data.class_names) != tuple(expected):
+        raise DataError(f"{data.source or 'the data'}: classes {list(data.class_names)} differ "
+                        f"from {whose} {list(expected)}; pass data with the same classes")
+
+
 def check_compatible(train: Dataset, test: Dataset) -> None:
     """A test set must name the same classes and hold images of the same size as the training
     set, or no model trained on one can be scored on the other."""
-    if test.class_names != train.class_names:
-        raise DataError(f"{test.source}: classes {test.class_names} differ from the training "
-                        f"data's {train.class_names}")
+    check_classes(train.class_names, test, "the training data's")
     if test.images.shape[1:] != train.images.shape[1:]:
         shape = "×".join(map(str, train.images.shape[1:]))
         raise DataError(f"{test.source}: {'×'.join(map(str, test.images.shape[1:]))} images, "

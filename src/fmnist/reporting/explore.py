@@ -30,6 +30,7 @@ import numpy as np
 
 from fmnist.data import Dataset
 from fmnist.data.dataset import per_class_indices
+from fmnist.data.resolve import check_compatible
 from fmnist.errors import FmnistError
 from fmnist.fileio import atomic_write_text
 from fmnist.reporting.document import Document, Figure, Paragraph, Section, Table
@@ -227,12 +228,8 @@ def _check(train: Dataset, test: Dataset | None) -> None:
     """Refuse what cannot be analysed, before any work or any file."""
     if len(train) == 0:
         raise FmnistError("the training set is empty: nothing to explore")
-    if test is not None and test.class_names != train.class_names:
-        raise FmnistError("train and test sets name their classes differently: "
-                          f"{train.class_names} vs {test.class_names}")
-    if test is not None and test.images.shape[1:] != train.images.shape[1:]:
-        raise FmnistError(f"train images are {train.images.shape[1:]} but test images are "
-                          f"{test.images.shape[1:]}; explore needs one image size")
+    if test is not None:
+        check_compatible(train, test)
     if len(np.unique(train.labels)) < 2:
         raise FmnistError("the training set holds fewer than two classes: PCA/LDA projections "
                           "and class comparisons need at least two")

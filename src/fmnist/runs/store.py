@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from fmnist.data.dataset import CLASS_NAMES
+from fmnist.data.dataset import default_class_names
 from fmnist.errors import FmnistError
 from fmnist.fileio import atomic_write_bytes, json_safe
 from fmnist.files import load_json, parse_json, read_bounded
@@ -129,7 +129,7 @@ def save(model: Any, run_dir: Path | str, meta: dict | None = None) -> Path:
         "preprocessing": PREPROCESSING,
         **_jsonable(meta),
         "format_version": FORMAT_VERSION,
-        "class_names": list(meta.get("class_names") or _default_class_names(classes)),
+        "class_names": list(meta.get("class_names") or default_class_names(classes)),
         "classes": classes,
         "estimator": estimator,
         "weights": {"file": weights_name, "format": weights_format,
@@ -371,12 +371,6 @@ def _resolve_fmnist_class(dotted: str, path: Path) -> type:
 def _class_path(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
-
-def _default_class_names(classes: list) -> list[str]:
-    """Fashion-MNIST's names when the classes are its labels 0..9, else the classes as text."""
-    if classes == list(range(len(CLASS_NAMES))):
-        return list(CLASS_NAMES)
-    return [str(c) for c in classes]
 
 
 def _jsonable(value: Any) -> Any:
