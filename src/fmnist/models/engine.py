@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import copy
 import io
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fmnist.errors import FmnistError
+from fmnist.fileio import atomic_write_bytes
 from fmnist.files import read_bounded
 from fmnist.models.training import augment as aug
 from fmnist.models.training.augment import parse_augment
@@ -178,14 +178,14 @@ def validate(net: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.dev
 
 
 def save_state(run: Run, path: Path) -> None:
-    """The one place the run's state is written: atomically (temp file, then `os.replace`)."""
+    """The one place the run's state is written, atomically (`fmnist.fileio`)."""
     state = {"format": CHECKPOINT_FORMAT, "fingerprint": run.cfg.fingerprint,
              "epoch": len(run.history), "net": run.net.state_dict(),
              "opt": run.opt.state_dict(), "history": run.history,
              "callbacks": {cb.name: cb.state_dict() for cb in run.callbacks}}
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

@@ -8,6 +8,7 @@ self-contained page built with `fmnist.reporting.html`.
 from __future__ import annotations
 
 import csv
+import io
 import warnings
 from collections import Counter
 from collections.abc import Mapping
@@ -17,6 +18,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from fmnist.fileio import atomic_write_text
 from fmnist.reporting import html
 
 
@@ -42,15 +44,13 @@ def state_counts(study: optuna.Study) -> dict[str, int]:
 
 
 def write_trials_csv(rows: list[dict[str, Any]], path: Path) -> Path:
-    """The trials table as CSV (atomic: temp file + rename)."""
-    tmp = path.with_name(path.name + ".tmp")
+    """The trials table as CSV, written atomically (`fmnist.fileio`)."""
     columns = list(rows[0]) if rows else ["trial"]
-    with tmp.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(path)
-    return path
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return atomic_write_text(path, table.getvalue())
 
 
 def figures(study: optuna.Study, fig_dir: Path, seed: int) -> tuple[dict[str, Path], list[str]]:
