@@ -7,15 +7,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from fmnist.cli import options as opt
 from fmnist.cli.app import app
-from fmnist.cli.options import (
-    DataDirOption,
-    DataOption,
-    SeedOption,
-    SizeOption,
-    TestDataOption,
-    TrainSizeOption,
-)
 from fmnist.errors import FmnistError
 
 if TYPE_CHECKING:
@@ -34,8 +27,8 @@ def compare_cmd(
                              "the best model."),
     runs: Path | None = typer.Option(None, help="Folder of the comparison's runs (default: "
                                      "OUT/runs); finished runs with the same settings are reused."),
-    train_size: int | None = TrainSizeOption,
-    seed: int = SeedOption,
+    train_size: int | None = opt.TrainSizeOption,
+    seed: int = opt.SeedOption,
     explore: bool = typer.Option(True, "--explore/--no-explore",
                                  help="Put the data analysis first in the report."),
     jobs: int = typer.Option(1, "--jobs", min=1, max=64, help="Train this many models at once, "
@@ -43,10 +36,10 @@ def compare_cmd(
     scheduler: str | None = typer.Option(None, "--scheduler", help="Train on the Dask cluster "
                                          "whose scheduler listens here, e.g. "
                                          "tcp://10.0.0.1:8786 (docs/distributed.md)."),
-    data: Path | None = DataOption,
-    test_data: Path | None = TestDataOption,
-    size: int = SizeOption,
-    data_dir: Path | None = DataDirOption,
+    data: Path | None = opt.DataOption,
+    test_data: Path | None = opt.TestDataOption,
+    size: int = opt.SizeOption,
+    data_dir: Path | None = opt.DataDirOption,
 ) -> None:
     """Train (or reuse) a suite of models, rank them on the test set, write report.html."""
     from rich.console import Console

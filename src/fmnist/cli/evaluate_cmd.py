@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
+from fmnist.cli import options as opt
 from fmnist.cli.app import app
-from fmnist.cli.options import DataDirOption, DataOption, SizeOption, TestDataOption
 from fmnist.errors import FmnistError
 
 
@@ -24,10 +24,10 @@ def evaluate_cmd(
     report: Path | None = typer.Option(None, "--report", help="HTML contact sheet for --photos "
                                        "(default: RUN/photos.html, or ./photos.html for the "
                                        "shipped model)."),
-    data: Path | None = DataOption,
-    test_data: Path | None = TestDataOption,
-    size: int = SizeOption,
-    data_dir: Path | None = DataDirOption,
+    data: Path | None = opt.DataOption,
+    test_data: Path | None = opt.TestDataOption,
+    size: int = opt.SizeOption,
+    data_dir: Path | None = opt.DataDirOption,
 ) -> None:
     """Evaluate a saved model on the test set: print the report, write figures into the run."""
     from rich.console import Console

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
+from fmnist.cli import options as opt
 from fmnist.cli.app import app
-from fmnist.cli.options import DataDirOption, DataOption, SeedOption, SizeOption
 from fmnist.errors import FmnistError
 
 
@@ -16,15 +16,15 @@ def explore_cmd(
     out: Path = typer.Option(
         Path("explore"), "--out", "-o",
         help="Folder for the PNG figures, index.html, summary.md and stats.json."),
-    data: Path | None = DataOption,
+    data: Path | None = opt.DataOption,
     test_data: Path | None = typer.Option(
         None, "--test-data", help="Test set for --data, in the same forms; without it only "
         "--data itself is analysed (nothing is held out: explore trains nothing)."),
-    size: int = SizeOption,
-    data_dir: Path | None = DataDirOption,
+    size: int = opt.SizeOption,
+    data_dir: Path | None = opt.DataDirOption,
     points: int = typer.Option(200, "--points", min=1,
                                help="Points per class in the PCA/LDA scatter plots."),
-    seed: int = SeedOption,
+    seed: int = opt.SeedOption,
 ) -> None:
     """Analyse the data: sample grid, class balance, mean/std images, pixel histogram, PCA and
     Fisher-LDA projections, per-class statistics. Writes PNGs, index.html, summary.md and

@@ -8,15 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from fmnist.cli import options as opt
 from fmnist.cli.app import app
-from fmnist.cli.options import (
-    DataDirOption,
-    DataOption,
-    SeedOption,
-    SizeOption,
-    TestDataOption,
-    TrainSizeOption,
-)
 from fmnist.errors import FmnistError
 
 if TYPE_CHECKING:
@@ -47,7 +40,7 @@ def train(
     epochs: int | None = typer.Option(None, help="Training epochs (neural models)."),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Mini-batch size."),
     lr: float | None = typer.Option(None, help="Peak learning rate."),
-    seed: int = SeedOption,
+    seed: int = opt.SeedOption,
     val_fraction: float | None = typer.Option(
         None, "--val-fraction", help="Share of the training data held out for validation."),
     augment: bool | None = typer.Option(None, "--augment/--no-augment",
@@ -55,13 +48,13 @@ def train(
     device: str | None = typer.Option(None, help="auto, cpu, cuda or mps (neural models)."),
     reduce: str | None = typer.Option(None, help="Preprocessing for classical models: none, "
                                       "pca:0.95, pca:50 or lda."),
-    train_size: int | None = TrainSizeOption,
+    train_size: int | None = opt.TrainSizeOption,
     sets: list[str] = typer.Option([], "--set", help="Any other parameter, key=value "
                                    "(repeatable); values parse as JSON."),
-    data: Path | None = DataOption,
-    test_data: Path | None = TestDataOption,
-    size: int = SizeOption,
-    data_dir: Path | None = DataDirOption,
+    data: Path | None = opt.DataOption,
+    test_data: Path | None = opt.TestDataOption,
+    size: int = opt.SizeOption,
+    data_dir: Path | None = opt.DataDirOption,
     out: Path = typer.Option(Path("runs"), help="Folder that receives the run folder."),
     resume: Path | None = typer.Option(None, help="Continue an interrupted run folder."),
 ) -> None:

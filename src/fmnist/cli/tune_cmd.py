@@ -8,15 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from fmnist.cli import options as opt
 from fmnist.cli.app import app
-from fmnist.cli.options import (
-    DataDirOption,
-    DataOption,
-    SeedOption,
-    SizeOption,
-    TestDataOption,
-    TrainSizeOption,
-)
 from fmnist.cli.train_cmd import parse_assignments
 from fmnist.models import get_spec
 from fmnist.runs.request import TrainRequest
@@ -49,12 +42,12 @@ def tune_cmd(
     retrain: bool = typer.Option(True, "--retrain/--no-retrain", help="Retrain the best trial "
                                  "on all training data and score it on the test set (workers "
                                  "that only run trials: --no-retrain)."),
-    train_size: int | None = TrainSizeOption,
-    seed: int = SeedOption,
-    data: Path | None = DataOption,
-    test_data: Path | None = TestDataOption,
-    size: int = SizeOption,
-    data_dir: Path | None = DataDirOption,
+    train_size: int | None = opt.TrainSizeOption,
+    seed: int = opt.SeedOption,
+    data: Path | None = opt.DataOption,
+    test_data: Path | None = opt.TestDataOption,
+    size: int = opt.SizeOption,
+    data_dir: Path | None = opt.DataDirOption,
 ) -> None:
     """Search MODEL's hyper-parameters (TPE + pruning), retrain the best, write report.html."""
     from fmnist.tuning.objective import accepted_params
