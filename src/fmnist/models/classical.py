@@ -28,7 +28,22 @@ from fmnist.models.pixel import PixelClassifier
 
 
 class KNNClassifier(PixelClassifier):
-    """k nearest neighbours (Euclidean by default) on scaled, optionally reduced pixels."""
+    """k nearest neighbours (Euclidean by default) on scaled, optionally reduced pixels.
+
+    Parameters
+    ----------
+    n_neighbors : int, default 5
+        Neighbours that vote.
+    weights : {"distance", "uniform"}, default "distance"
+        Nearer neighbours count more ("distance") or all count alike.
+    p : int, default 2
+        Minkowski power: 2 is Euclidean, 1 Manhattan.
+    n_jobs : int or None, default -1
+        Processes for the neighbour search (-1: every core).
+
+    The common parameters (`reduce`, `scale`, `max_train`, `random_state`) and the fitted
+    attributes (`pipeline_`, `classes_`, `image_shape_`) are those of `PixelClassifier`.
+    """
 
     def __init__(self, n_neighbors: int = 5, weights: str = "distance", p: int = 2,
                  reduce: str = "pca:50", scale: str = "unit", max_train: int | None = None,
@@ -50,9 +65,21 @@ class KNNClassifier(PixelClassifier):
 class SVMClassifier(PixelClassifier):
     """Support vector machine with an RBF kernel (libsvm, one-vs-one).
 
-    `probability=True` calibrates the scores with Platt's sigmoid (`CalibratedClassifierCV`,
-    3-fold: about three times slower); otherwise `predict_proba` is a softmax of the
-    one-vs-rest decision values, which ranks classes exactly as the SVM does.
+    Parameters
+    ----------
+    C : float, default 10.0
+        Inverse regularisation strength.
+    gamma : "scale" or float, default "scale"
+        RBF kernel width ("scale": 1 / (n_features · variance of the input)).
+    probability : bool, default False
+        Calibrate the scores with Platt's sigmoid (`CalibratedClassifierCV`, 3-fold: about
+        three times slower); otherwise `predict_proba` is a softmax of the one-vs-rest decision
+        values, which ranks classes exactly as the SVM does.
+    cache_size : float, default 1000.0
+        Kernel cache of libsvm, in MB.
+
+    The common parameters (`reduce`, `scale`, `max_train`, `random_state`) and the fitted
+    attributes (`pipeline_`, `classes_`, `image_shape_`) are those of `PixelClassifier`.
     """
 
     def __init__(self, C: float = 10.0, gamma: str | float = "scale", probability: bool = False,
@@ -79,9 +106,24 @@ class HOGSVMClassifier(SVMClassifier):
     """RBF SVM on histogram-of-oriented-gradients features joined with the scaled pixels.
 
     HOG describes local edge directions (what separates shirts from pullovers and coats better
-    than intensities); the pixels, weighted by `pixel_weight` (0 = HOG only), add what HOG's
-    per-block normalisation throws away: absolute brightness and filled areas. `reduce` then
-    applies to the joined vector (PCA keeps the SVM's kernel evaluations cheap).
+    than intensities); the pixels add what HOG's per-block normalisation throws away: absolute
+    brightness and filled areas. `reduce` then applies to the joined vector (PCA keeps the
+    SVM's kernel evaluations cheap). `C`, `gamma`, `probability`, `cache_size`: as in
+    `SVMClassifier`.
+
+    Parameters
+    ----------
+    orientations : int, default 9
+        Gradient-direction bins of each HOG histogram.
+    pixels_per_cell : int, default 4
+        Side of a HOG cell, in pixels.
+    cells_per_block : int, default 2
+        Side of a normalisation block, in cells.
+    pixel_weight : float, default 1.0
+        Weight of the scaled pixels joined to the HOG features (0: HOG only).
+
+    The common parameters (`reduce`, `scale`, `max_train`, `random_state`) and the fitted
+    attributes (`pipeline_`, `classes_`, `image_shape_`) are those of `PixelClassifier`.
     """
 
     def __init__(self, C: float = 10.0, gamma: str | float = "scale", probability: bool = False,
@@ -108,7 +150,18 @@ class HOGSVMClassifier(SVMClassifier):
 
 
 class LinearSVMClassifier(PixelClassifier):
-    """Linear support vector machine (liblinear, one-vs-rest, squared hinge)."""
+    """Linear support vector machine (liblinear, one-vs-rest, squared hinge).
+
+    Parameters
+    ----------
+    C : float, default 0.1
+        Inverse regularisation strength.
+    max_iter : int, default 1000
+        Iterations of liblinear's solver.
+
+    The common parameters (`reduce`, `scale`, `max_train`, `random_state`) and the fitted
+    attributes (`pipeline_`, `classes_`, `image_shape_`) are those of `PixelClassifier`.
+    """
 
     def __init__(self, C: float = 0.1, max_iter: int = 1000, reduce: str = "none",
                  scale: str = "unit", max_train: int | None = None,
@@ -126,7 +179,18 @@ class LinearSVMClassifier(PixelClassifier):
 
 
 class LogisticClassifier(PixelClassifier):
-    """Multinomial logistic regression (L-BFGS, L2 penalty)."""
+    """Multinomial logistic regression (L-BFGS, L2 penalty).
+
+    Parameters
+    ----------
+    C : float, default 1.0
+        Inverse regularisation strength.
+    max_iter : int, default 200
+        L-BFGS iterations; a fit that stops at the cap warns (ConvergenceWarning).
+
+    The common parameters (`reduce`, `scale`, `max_train`, `random_state`) and the fitted
+    attributes (`pipeline_`, `classes_`, `image_shape_`) are those of `PixelClassifier`.
+    """
 
     def __init__(self, C: float = 1.0, max_iter: int = 200, reduce: str = "none",
                  scale: str = "unit", max_train: int | None = None,
@@ -146,8 +210,16 @@ class LogisticClassifier(PixelClassifier):
 class PerceptronClassifier(PixelClassifier):
     """The perceptron (one-vs-rest), trained by stochastic gradient descent on its own loss.
 
-    `average=True` returns the average of the weights over all updates (the averaged
-    perceptron): same model class, far less sensitive to the last few noisy updates.
+    Parameters
+    ----------
+    max_iter : int, default 20
+        Passes over the training data.
+    average : bool, default True
+        Keep the average of the weights over all updates (the averaged perceptron): same model
+        class, far less sensitive to the last few noisy updates.
+
+    The common parameters (`reduce`, `scale`, `max_train`, `random_state`) and the fitted
+    attributes (`pipeline_`, `classes_`, `image_shape_`) are those of `PixelClassifier`.
     """
 
     def __init__(self, max_iter: int = 20, average: bool = True, reduce: str = "none",
@@ -167,7 +239,20 @@ class PerceptronClassifier(PixelClassifier):
 
 
 class DecisionTreeModel(PixelClassifier):
-    """One CART decision tree (entropy impurity)."""
+    """One CART decision tree.
+
+    Parameters
+    ----------
+    criterion : {"entropy", "gini", "log_loss"}, default "entropy"
+        Impurity a split minimises.
+    max_depth : int or None, default 12
+        Deepest level of the tree (None: until the leaves are pure).
+    min_samples_leaf : int, default 1
+        Fewest training images in a leaf.
+
+    The common parameters (`reduce`, `scale`, `max_train`, `random_state`) and the fitted
+    attributes (`pipeline_`, `classes_`, `image_shape_`) are those of `PixelClassifier`.
+    """
 
     def __init__(self, criterion: str = "entropy", max_depth: int | None = 12,
                  min_samples_leaf: int = 1, reduce: str = "none", scale: str = "unit",
@@ -187,7 +272,22 @@ class DecisionTreeModel(PixelClassifier):
 
 
 class RandomForestModel(PixelClassifier):
-    """Random forest: bagged trees with √d features tried per split."""
+    """Random forest: bagged trees with √d features tried per split.
+
+    Parameters
+    ----------
+    n_estimators : int, default 100
+        Trees in the forest.
+    max_depth : int or None, default None
+        Deepest level of each tree (None: until the leaves are pure).
+    max_features : "sqrt", "log2" or float, default "sqrt"
+        Features tried at each split.
+    n_jobs : int or None, default -1
+        Processes that grow and apply the trees (-1: every core).
+
+    The common parameters (`reduce`, `scale`, `max_train`, `random_state`) and the fitted
+    attributes (`pipeline_`, `classes_`, `image_shape_`) are those of `PixelClassifier`.
+    """
 
     def __init__(self, n_estimators: int = 100, max_depth: int | None = None,
                  max_features: str | float = "sqrt", reduce: str = "none", scale: str = "unit",
@@ -209,7 +309,20 @@ class RandomForestModel(PixelClassifier):
 
 
 class AdaBoostModel(PixelClassifier):
-    """AdaBoost (multi-class SAMME, scikit-learn's only algorithm) on shallow decision trees."""
+    """AdaBoost (multi-class SAMME, scikit-learn's only algorithm) on shallow decision trees.
+
+    Parameters
+    ----------
+    n_estimators : int, default 100
+        Boosting rounds (trees).
+    learning_rate : float, default 0.5
+        Shrinks each tree's vote.
+    max_depth : int, default 6
+        Depth of every tree.
+
+    The common parameters (`reduce`, `scale`, `max_train`, `random_state`) and the fitted
+    attributes (`pipeline_`, `classes_`, `image_shape_`) are those of `PixelClassifier`.
+    """
 
     def __init__(self, n_estimators: int = 100, learning_rate: float = 0.5, max_depth: int = 6,
                  reduce: str = "pca:50", scale: str = "unit", max_train: int | None = None,
@@ -230,7 +343,22 @@ class AdaBoostModel(PixelClassifier):
 
 
 class GradientBoostingModel(PixelClassifier):
-    """Histogram gradient boosting (scikit-learn's LightGBM-style trees, multinomial loss)."""
+    """Histogram gradient boosting (scikit-learn's LightGBM-style trees, multinomial loss).
+
+    Parameters
+    ----------
+    max_iter : int, default 100
+        Boosting rounds (one tree per class each).
+    learning_rate : float, default 0.2
+        Shrinks each round's trees.
+    max_leaf_nodes : int, default 31
+        Leaves of each tree.
+    early_stopping : bool, default False
+        Stop when a held-out 10% stops improving.
+
+    The common parameters (`reduce`, `scale`, `max_train`, `random_state`) and the fitted
+    attributes (`pipeline_`, `classes_`, `image_shape_`) are those of `PixelClassifier`.
+    """
 
     def __init__(self, max_iter: int = 100, learning_rate: float = 0.2,
                  max_leaf_nodes: int = 31, early_stopping: bool = False,

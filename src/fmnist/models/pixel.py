@@ -32,15 +32,32 @@ from fmnist.models.features import PixelScaler, as_matrix, parse_reduce, reduce_
 
 
 class PixelClassifier(ClassifierMixin, BaseEstimator):
-    """Scale → reduce → classify, as one estimator. Subclasses set the parameters below.
+    """Scale → reduce → classify, as one estimator on raw uint8 images `[N, H, W]`.
 
-    Common parameters (every subclass has them):
-    - `scale`: "unit" (÷255), "standard" (per-pixel z-score) or "none";
-    - `reduce`: "none", "pca:0.95", "pca:50", "pca:mse=0.002" or "lda" (see
-      `fmnist.models.features`);
-    - `max_train`: fit on a stratified random subset of at most this many images (None: all) —
-      the comparison's quick preset uses it to keep slow models within their time budget;
-    - `random_state`: seeds the subset and any randomness in the classifier.
+    The base of every classical model: a subclass lists its classifier's parameters flat in its
+    constructor and builds the classifier in `_classifier`.
+
+    Parameters
+    ----------
+    scale : {"unit", "standard", "none"}
+        "unit" divides by 255, "standard" is a per-pixel z-score.
+    reduce : str
+        "none", "pca:0.95" (share of variance), "pca:50" (components), "pca:mse=0.002" or
+        "lda" (see `fmnist.models.features`).
+    max_train : int or None
+        Fit on a stratified random subset of at most this many images (None: all); the
+        comparison's quick preset uses it to keep slow models within their time budget.
+    random_state : int or None
+        Seeds the subset and any randomness in the classifier.
+
+    Attributes
+    ----------
+    pipeline_ : sklearn.pipeline.Pipeline
+        The fitted scale → reduce → classifier steps.
+    classes_ : ndarray
+        The class labels seen in `fit`.
+    image_shape_ : tuple of int or None
+        `(H, W)` of the training images (None when fitted on a flat feature matrix).
     """
 
     scale: str
