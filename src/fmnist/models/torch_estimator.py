@@ -61,31 +61,89 @@ def _hidden(h: Any) -> tuple[int, ...] | int | None:
 
 
 class TorchClassifier(ClassifierMixin, BaseEstimator):
-    """A torch network trained by `engine.train`, as a scikit-learn classifier.
+    """A torch network trained by `engine.train`, as a scikit-learn classifier on raw uint8
+    images `[N, H, W]`.
 
-    Architecture: `arch` (seed1, seed2, seed3, cnn, resnet, vgg, mlp, speednet) with `width`,
-    `depth`, `hidden`, `dropout`, `batch_norm`, `whiten` (None = the architecture's default).
-    Training: `epochs`, `batch_size` (None = 128 on CPU, 1024 on a GPU, with `lr` — given for
-    batch 128 — scaled linearly), `lr`, `optimizer` (adam/adamw/sgd-nesterov), `momentum`,
-    `weight_decay` (weights only), `bn_bias_lr` (learning-rate multiplier of BatchNorm biases),
-    `schedule` (constant/linear/cosine/onecycle/triangular) with `warmup` (fraction of
-    training), `label_smoothing`, `lookahead` (airbench's weight averaging), `augment` (True or
-    a comma list of translate, flip, altflip, erase and registered names), `translate` (max
-    shift in pixels), `val_fraction` (stratified hold-out for
-    early stopping and best-weight restore; 0 = none), `patience` (epochs without a better
-    validation loss before stopping; None = never stop early), `restore_best`, `max_train`
-    (stratified subset of the training data, for quick runs), `micro_batch` (CPU gradient
-    accumulation, used only for nets without BatchNorm where it is exact).
-    Prediction: `tta` — "auto" averages the horizontally flipped image in iff training used
-    flips (flip TTA on a net never trained on flips costs 10 points of accuracy), True or
-    "flip" demands flips in `augment`, "flip-shift" adds two 1-px shifted pairs (needs flips
-    and translate), False or "none" never. `eval_batch_size` for inference (None = 256 on CPU, where
-    small batches stay in cache and run ~2× faster than 4096, measured; 4096 on a GPU).
-    Run: `random_state` (everything is seeded from it), `device` (auto = CUDA → MPS → CPU),
-    `num_threads` (None = torch's default, one per core — measured best), `compile`
-    (torch.compile the training forward pass: pays on a GPU only), `checkpoint_dir`
-    (a checkpoint.pt is written there atomically after every epoch), `resume` (continue from
-    it), `verbose` (Rich progress bar on stderr).
+    Parameters
+    ----------
+    arch : {"seed1", "seed2", "seed3", "cnn", "resnet", "vgg", "mlp", "speednet"}, default "cnn"
+        The network (`fmnist.models.nets`).
+    width, depth, hidden, dropout, whiten : optional
+        Size and shape of the network; None = the architecture's default.
+    batch_norm : bool, default True
+        BatchNorm layers where the architecture has them.
+    epochs : int, default 5
+        Passes over the training data.
+    batch_size : int or None, default 128
+        None = 128 on CPU, 1024 on a GPU, with `lr` (given for batch 128) scaled linearly.
+    lr, momentum, weight_decay : float
+        Peak learning rate; momentum; weight decay (weights only).
+    optimizer : {"adam", "adamw", "sgd"}, default "sgd"
+        "sgd" is Nesterov SGD.
+    bn_bias_lr : float, default 1.0
+        Learning-rate multiplier of the BatchNorm biases.
+    schedule : {"constant", "linear", "cosine", "onecycle", "triangular"}, default "linear"
+        Learning-rate schedule; `warmup` is its warm-up share of training.
+    label_smoothing : float, default 0.1
+        Cross-entropy label smoothing.
+    lookahead : bool, default False
+        airbench's weight averaging.
+    augment : bool or str, default False
+        True, or a comma list of translate, flip, altflip, erase and registered names;
+        `translate` is the largest shift in pixels.
+    tta : bool or str, default "auto"
+        Test-time augmentation: "auto" averages the flipped image in iff training used flips
+        (flip TTA on a net never trained on flips costs 10 points of accuracy); True or "flip"
+        demands flips in `augment`; "flip-shift" adds two 1-px shifted pairs; False or "none"
+        never.
+    val_fraction : float, default 0.1
+        Stratified hold-out for early stopping and best-weight restore (0 = none).
+    patience : int or None, default None
+        Epochs without a better validation loss before stopping (None = never stop early).
+    restore_best : bool, default True
+        End with the best validation epoch's weights.
+    max_train : int or None, default None
+        Train on a stratified subset of this many images (quick runs).
+    micro_batch : int or None, default 128
+        CPU gradient accumulation, used only for nets without BatchNorm, where it is exact.
+    eval_batch_size : int or None, default None
+        Inference batch: None = 256 on CPU (small batches stay in cache and run ~2× faster than
+        4096, measured), 4096 on a GPU.
+    random_state : int or None, default 0
+        Seeds everything: weights, permutations, augmentation, dropout.
+    device : {"auto", "cpu", "cuda", "mps"}, default "auto"
+        "auto" = CUDA → MPS → CPU.
+    num_threads : int or None, default None
+        torch threads (None = one per core, measured best).
+    compile : bool, default False
+        torch.compile the training forward pass (pays on a GPU only).
+    checkpoint_dir : str or None, default None
+        Write checkpoint.pt there atomically after every epoch; `resume` continues from it.
+    verbose : bool, default True
+        A Rich progress bar and one line per epoch on stderr.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        The class labels seen in `fit`.
+    net_ : torch.nn.Module
+        The trained network (inference-fused).
+    n_params_ : int
+        Its learned parameters.
+    input_shape_ : tuple of int
+        `(H, W)` of the training images.
+    history_ : list of dict
+        Per-epoch losses, accuracies, learning rate and speed.
+    best_epoch_, stopped_early_, interrupted_ : int, bool, bool
+        How training ended.
+    fit_seconds_ : float
+        Training time, across resumes.
+    n_train_ : int
+        Images trained on (after `max_train` and the validation hold-out).
+    device_ : torch.device
+        Where it trained.
+    tta_, tta_mode_ : bool, str
+        Whether and how prediction averages augmented views.
     """
 
     def __init__(
