@@ -127,7 +127,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
     classes_ : ndarray
         The class labels seen in `fit`.
     net_ : torch.nn.Module
-        The trained network (inference-fused).
+        The trained network (prediction uses a fused copy of it).
     n_params_ : int
         Its learned parameters.
     input_shape_ : tuple of int
@@ -140,7 +140,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         Training time, across resumes.
     n_train_ : int
         Images trained on (after `max_train` and the validation hold-out).
-    device_ : torch.device
+    device_ : str
         Where it trained.
     tta_, tta_mode_ : bool, str
         Whether and how prediction averages augmented views.
