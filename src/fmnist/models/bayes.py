@@ -119,6 +119,18 @@ class BayesClassifier(PixelClassifier):
 
     Default features: Fisher LDA's 9 dimensions, where all three cases did best on the full data
     (case III: 0.824 on LDA vs 0.795 on PCA-50; case I: 0.815 vs 0.676).
+
+    Parameters
+    ----------
+    case : {1, 2, 3}, default 3
+        I: Σ_i = σ²I (nearest mean with priors); II: one shared Σ (linear); III: one Σ_i per
+        class (quadratic).
+    reg : float, "auto" or None, default None
+        Covariance regularisation (`bayes_discriminant`): case II shrinks the shared Σ towards
+        a scaled identity ("auto" = Ledoit-Wolf), case III uses (1 − reg)·Σ_i + reg·I.
+
+    The common parameters (`reduce`, `scale`, `max_train`, `random_state`) and the fitted
+    attributes (`pipeline_`, `classes_`, `image_shape_`) are those of `PixelClassifier`.
     """
 
     def __init__(self, case: int = 3, reg: float | str | None = None, reduce: str = "lda",

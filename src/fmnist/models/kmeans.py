@@ -103,8 +103,26 @@ class MajorityKMeans(ClassifierMixin, BaseEstimator):
 class KMeansClassifier(PixelClassifier):
     """k-means clusters named by majority label, on scaled, optionally reduced pixels.
 
-    `extra_metrics(X, y)` → {"ari", "nmi", "purity"} of the cluster ids against `y`;
-    `extra_metrics_` holds the same on the training data.
+    `extra_metrics(X, y)` → {"ari", "nmi", "purity"} of the cluster ids against `y`.
+
+    Parameters
+    ----------
+    n_clusters : int, default 10
+        Clusters; each is named by the majority label of its training images.
+    n_init : int, default 3
+        k-means runs from different seeds; the best (lowest inertia) is kept.
+    max_iter : int, default 100
+        Iterations of each run.
+
+    Attributes
+    ----------
+    n_iter_ : int
+        Iterations the kept run took.
+    extra_metrics_ : dict
+        ARI, NMI and purity of the clusters on the training data.
+
+    The common parameters (`reduce`, `scale`, `max_train`, `random_state`) and the fitted
+    attributes (`pipeline_`, `classes_`, `image_shape_`) are those of `PixelClassifier`.
     """
 
     def __init__(self, n_clusters: int = 10, n_init: int = 3, max_iter: int = 100,
