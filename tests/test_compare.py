@@ -207,6 +207,7 @@ def test_interrupted_neural_run_continues_from_its_checkpoint(tiny, tmp_path):
     assert again.history == first.history
     assert again.evaluation.fit_seconds >= first.evaluation.fit_seconds
 
+
 def test_report_leads_with_the_verdict_and_warns_about_quick_nets(first_run):
     """report.md: summary and leaderboard first, data analysis last; a quick comparison with
     neural models says they are under-trained by design and names the presets to use."""

@@ -198,7 +198,7 @@ def _run_one(preset: Preset, name: str, train: Dataset, test: Dataset, runs: Pat
              seed: int, fingerprint: str, remote: Any = None) -> ModelResult:
     """Train or reuse one model and evaluate it; any exception becomes a failed result.
     `remote` is what an executor's worker returned for it (its run folder is already here)."""
-    from fmnist.runs.store import load
+    from fmnist.runs.store import load, read_history
     from fmnist.runs.train import train_run
 
     spec = get_spec(name)
@@ -230,7 +230,7 @@ def _run_one(preset: Preset, name: str, train: Dataset, test: Dataset, runs: Pat
             model, fit_seconds = run.model, run.fit_seconds
         result.evaluation = evaluate(model, test, model_name=name, fit_seconds=fit_seconds,
                                      run_dir=run_dir)
-        result.history = _read_history(run_dir)
+        result.history = read_history(run_dir)
     except Exception as exc:  # noqa: BLE001 - one model's failure must not stop the others
         result.error = f"{type(exc).__name__}: {exc}"
         if result.run_dir is not None and result.run_dir.is_dir():
@@ -239,19 +239,6 @@ def _run_one(preset: Preset, name: str, train: Dataset, test: Dataset, runs: Pat
     if remote is not None and remote.error is None:
         result.seconds += remote.seconds  # its training, on a worker
     return result
-
-
-def _finished(run_dir: Path) -> bool:
-    """Whether `run_dir` holds a run that ended normally: a saved model and `run.json` saying
-    `done` (an interrupted or failed run, or one still training elsewhere, is not)."""
-    from fmnist.runs.train import read_run_request
-
-    if not (run_dir / "model.json").is_file():
-        return False
-    try:
-        return read_run_request(run_dir).get("status") == "done"
-    except FmnistError:
-        return False
 
 
 def _quietly(fit: Callable[[], Any]) -> tuple[Any, list[str]]:
@@ -272,20 +259,24 @@ def _quietly(fit: Callable[[], Any]) -> tuple[Any, list[str]]:
     return value, list(dict.fromkeys(lines))
 
 
+def _finished(run_dir: Path) -> bool:
+    """Whether `run_dir` holds a run that ended normally: a saved model and `run.json` saying
+    `done` (an interrupted or failed run, or one still training elsewhere, is not)."""
+    from fmnist.runs.train import read_run_request
+
+    if not (run_dir / "model.json").is_file():
+        return False
+    try:
+        return read_run_request(run_dir).get("status") == "done"
+    except FmnistError:
+        return False
+
+
 def _takes(name: str, params: Mapping[str, Any], parameter: str) -> bool:
     """Whether the model has an estimator parameter of that name."""
     from fmnist.models import create_model
 
     return parameter in create_model(name, **params).get_params(deep=False)
-
-
-def _read_history(run_dir: Path) -> list[dict] | None:
-    path = run_dir / "history.json"
-    if not path.is_file():
-        return None
-    data = json.loads(path.read_text(encoding="utf-8"))
-    history = data.get("history") if isinstance(data, dict) else data
-    return history or None
 
 
 def _add_mcnemar(results: list[ModelResult]) -> None:

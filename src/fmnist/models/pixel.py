@@ -88,6 +88,8 @@ class PixelClassifier(ClassifierMixin, BaseEstimator):
         parse_reduce(self.reduce)  # a bad setting fails before any work is done
         X = X if issparse(X) else np.asarray(X)
         self.image_shape_ = tuple(int(s) for s in X.shape[1:]) if X.ndim == 3 else None
+        if self.image_shape_ is not None:
+            X = as_uint8_images(X)  # the package's one pixel rule (floats in 0..1 → ×255)
         X = validate_data(self, as_matrix(X), dtype=None, ensure_min_samples=2)
         check_classification_targets(y)
         y = np.asarray(y)
@@ -96,8 +98,6 @@ class PixelClassifier(ClassifierMixin, BaseEstimator):
         X, y, sample_weight = self._subset(X, y, sample_weight)
         self.classes_ = np.unique(y)
         pipeline = self._build_pipeline()
-        if self.image_shape_ is not None:
-            X = as_uint8_images(X)  # the package's one pixel rule (floats in 0..1 → ×255)
         params = {}
         if sample_weight is not None:
             if not has_fit_parameter(pipeline.steps[-1][1], "sample_weight"):
@@ -116,7 +116,11 @@ class PixelClassifier(ClassifierMixin, BaseEstimator):
         return X[index], y[index], None if w is None else w[index]
 
     def _matrix(self, X: Any) -> np.ndarray:
+        """Images fitted as images are read by the one pixel rule, flat or not; a model fitted
+        on a plain feature matrix (scikit-learn's estimator checks) takes its input as is."""
         check_is_fitted(self, "pipeline_")
+        if getattr(self, "image_shape_", None) is not None and not issparse(X):
+            X = as_uint8_images(X)
         return validate_data(self, as_matrix(X), dtype=None, reset=False)
 
     def predict(self, X: Any) -> np.ndarray:
@@ -124,11 +128,7 @@ class PixelClassifier(ClassifierMixin, BaseEstimator):
         return self.pipeline_.predict(X)
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Images fitted as images are read by the one pixel rule, flat or not; a model fitted
-        on a plain feature matrix (scikit-learn's estimator checks) takes its input as is."""
         """Class probabilities in the order of `classes_`.
-        if getattr(self, "image_shape_", None) is not None and not issparse(X):
-            X = as_uint8_images(X)
 
         Classifiers without probabilities (SVC without Platt scaling, linear SVM, perceptron)
         give a softmax of their decision values: the ranking is the classifier's own, but the
