@@ -19,6 +19,7 @@ dark items into flat white silhouettes. v2 instead
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -93,6 +94,11 @@ def convert_v2(image: Image.Image, keep: Keep) -> tuple[np.ndarray, np.ndarray, 
 
 
 def _lab_to_rgb(lab: np.ndarray) -> np.ndarray:
+    """Back to RGB for the `--show` steps; Lab colours outside sRGB are clipped here anyway, so
+    scikit-image's note that it clipped some is noise in the user's output, not news."""
     from skimage.color import lab2rgb
 
-    return np.clip(lab2rgb(lab) * 255.0, 0, 255)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*negative Z values", category=UserWarning)
+        rgb = lab2rgb(lab)
+    return np.clip(rgb * 255.0, 0, 255)
