@@ -81,7 +81,7 @@ def convert_v2(image: Image.Image, keep: Keep) -> tuple[np.ndarray, np.ndarray, 
     cut_out = mask is not None
     if mask is None:
         mask = item_mask(rgb, keep)
-    keep("raw mask", mask.astype(np.float32) * 255)
+    keep("raw-mask", mask.astype(np.float32) * 255)
     mask = clean_mask(mask)
     if not cut_out:
         mask = remove_skin(mask, rgb)
