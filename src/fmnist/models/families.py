@@ -102,7 +102,7 @@ for _name, _arch, _epochs, _quick, _desc in (
 
 _neural("cnn", "our fast CNN: 3×[Conv-BN-Pool-ReLU] 32-64-128, SGD-Nesterov, label smoothing",
         {"arch": "cnn", "width": 32, "depth": 3, "epochs": 5, "val_fraction": 0.1,
-         "augment": False, **FAST_SGD, "batch_size": None},
+         "augment": False, **FAST_SGD},
         {"width": 16, "epochs": 2, "max_train": 30000})
 SPEED_RECIPE: dict[str, Any] = {
     # airbench94 ported to 1×28×28 (docs/neural.md, benchmarks/speedrun.py): BN biases at 64×
