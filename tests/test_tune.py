@@ -58,7 +58,7 @@ def test_param_options_and_space_files(tmp_path):
 
 
 @pytest.mark.parametrize("space, message", [
-    ({"C": {"type": "float", "low": 1, "high": float("nan")}}, "finite"),
+    ({"C": {"type": "float", "low": 1, "high": float("nan")}}, "NaN is not valid JSON"),
     ({"C": {"type": "float", "low": 5, "high": 1}}, "low < high"),
     ({"C": {"type": "float", "low": 0, "high": 1, "log": True}}, "log scale"),
     ({"C": {"type": "code", "low": 0, "high": 1}}, "'type'"),
@@ -93,8 +93,20 @@ def test_cli_error_is_one_line_with_its_brackets():
 def test_space_file_size_is_bounded(tmp_path):
     path = tmp_path / "big.json"
     path.write_text(" " * 70_000 + "{}")
-    with pytest.raises(FmnistError, match="at most"):
+    with pytest.raises(FmnistError, match="allowed; refusing to read it"):
         load_space_file(path)
+
+
+def test_space_file_fifo_and_deep_nesting_are_one_clear_error(tmp_path):
+    """A FIFO is refused without blocking; nesting 10,000 deep is refused before parsing."""
+    fifo = tmp_path / "space.json"
+    os.mkfifo(fifo)
+    with pytest.raises(FmnistError, match="regular file|not a file"):
+        load_space_file(fifo)
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"C": ' + "[" * 10_000 + "]" * 10_000 + "}")
+    with pytest.raises(FmnistError, match="levels deep"):
+        load_space_file(deep)
 
 
 @pytest.fixture(scope="module")

@@ -194,15 +194,10 @@ def parse_param_dict(name: str, spec: Any) -> Param:
 
 def load_space_file(path: Path) -> Space:
     """A whole space from a JSON file `{"name": {...}, ...}` (bounded in size and count)."""
-    path = Path(path)
-    try:
-        if path.stat().st_size > MAX_SPACE_BYTES:
-            raise FmnistError(f"{path}: a search space file is at most {MAX_SPACE_BYTES:,} bytes")
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FmnistError(f"{path}: no such search space file") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise FmnistError(f"{path}: not a readable JSON search space ({exc})") from exc
+    from fmnist.files import load_json
+
+    # the one bounded reader: regular files only (a FIFO cannot hang it), size and depth checked
+    raw = load_json(Path(path), MAX_SPACE_BYTES, what="search space file", max_depth=4)
     if not isinstance(raw, dict) or not raw:
         raise FmnistError(f"{path}: expected a JSON object of parameter → range")
     if len(raw) > MAX_PARAMS:
