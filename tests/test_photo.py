@@ -4,15 +4,14 @@ malformed or unusual files with the behaviour docs/predict.md documents for each
 from __future__ import annotations
 
 import io
-import struct
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from crafted import png_header_only
 from fmnist.images import photo
 from fmnist.images.photo import PhotoError, prepare_photo
 
@@ -193,16 +192,6 @@ def test_real_photos_look_like_fashion_mnist(path: Path) -> None:
 
 
 # -- malformed and unusual files (documented in docs/predict.md) --------------------------------
-def _png_header(width: int, height: int) -> bytes:
-    """A PNG signature and IHDR chunk declaring a huge image, with almost no pixel data."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
-            + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
-
-
 def _jpeg_bytes(image: Image.Image, **kwargs) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=95, **kwargs)
@@ -234,7 +223,7 @@ def test_text_file_named_png(tmp_path: Path) -> None:
 @pytest.mark.parametrize("side", [20000, 9000])
 def test_decompression_bomb_header_is_refused_unread(tmp_path: Path, side: int) -> None:
     path = tmp_path / "bomb.png"
-    path.write_bytes(_png_header(side, side))
+    path.write_bytes(png_header_only(side, side))
     start = time.perf_counter()
     with pytest.raises(PhotoError, match=r"bomb\.png: .*pixels"):
         prepare_photo(path)

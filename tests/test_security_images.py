@@ -16,12 +16,12 @@ import subprocess
 import sys
 import threading
 import time
-import zlib
 
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+from crafted import png_header_only
 from fmnist.data.folder import load_image_folder
 from fmnist.errors import DataError, FmnistError
 from fmnist.images import decode, photo
@@ -42,16 +42,6 @@ def _garment(width: int = 60, height: int = 40) -> Image.Image:
     arr = np.full((height, width, 3), 240, np.uint8)
     arr[height // 4: 3 * height // 4, width // 3: 2 * width // 3] = 30
     return Image.fromarray(arr)
-
-
-def png_header_only(width: int, height: int) -> bytes:
-    """A PNG declaring `width`×`height` with almost no data."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
-            + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
 
 
 # -- one limit, one list of formats (#6, #18; issue 14 #1) ----------------------------------------

@@ -11,11 +11,9 @@ import base64
 import io
 import json
 import os
-import struct
 import subprocess
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import httpx
@@ -24,6 +22,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from crafted import png_header_only
 from fmnist.data import CLASS_NAMES
 from fmnist.images.photo import prepare_photo
 from fmnist.predict import UNSURE_BELOW
@@ -67,16 +66,6 @@ def png_bytes(array: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(array).save(buf, format="PNG")
     return buf.getvalue()
-
-
-def png_header_only(width: int, height: int) -> bytes:
-    """A PNG that declares `width`×`height` pixels but carries almost no data (a 'bomb')."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
-            + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
 
 
 def decode_png(b64: str) -> np.ndarray:

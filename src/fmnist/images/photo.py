@@ -230,6 +230,18 @@ def prepare_photo(source: ImageSource, size: int = DEFAULT_SIZE, *, keep_steps: 
     except PhotoError as exc:
         raise PhotoError(f"{name}: {exc}") from None
     keep("trimmed", fg)
+    fg, mirrored = _frame_like_dataset(fg, size, keep)
+    out = stretch(fg)
+    keep("final", out)
+    return PhotoResult(image=out, background=background, inverted=inverted, mirrored=mirrored,
+                       steps=steps)
+
+
+def _frame_like_dataset(fg: np.ndarray, size: int,
+                        keep: Callable[[str, Image.Image | np.ndarray], None]
+                        ) -> tuple[np.ndarray, bool]:
+    """The framing both pipelines share once the item is cut out: face it the dataset's way,
+    scale the longer side, sharpen what resizing blurred, centre it in a `size`² square."""
     fg, mirrored = face_like_dataset(fg)
     if mirrored:
         keep("mirrored", fg)
@@ -237,11 +249,7 @@ def prepare_photo(source: ImageSource, size: int = DEFAULT_SIZE, *, keep_steps: 
     keep("resized", fg)
     fg = sharpen(fg)
     keep("sharpened", fg)
-    fg = centre(fg, size)
-    out = stretch(fg)
-    keep("final", out)
-    return PhotoResult(image=out, background=background, inverted=inverted, mirrored=mirrored,
-                       steps=steps)
+    return centre(fg, size), mirrored
 
 
 def _finish_v2(image: Image.Image, size: int, name: str,
@@ -254,14 +262,8 @@ def _finish_v2(image: Image.Image, size: int, name: str,
     if not mask.any():
         raise PhotoError(f"{name}: found no object that stands out from the background "
                          "(the photo looks blank or uniform)")
-    ink, mirrored = face_like_dataset(ink)
-    if mirrored:
-        keep("mirrored", ink)
-    ink = resize_longest(ink, size)
-    keep("resized", ink)
-    ink = sharpen(ink)
-    keep("sharpened", ink)
-    out = np.clip(centre(ink, size), 0, 255).round().astype(np.uint8)
+    ink, mirrored = _frame_like_dataset(ink, size, keep)
+    out = np.clip(ink, 0, 255).round().astype(np.uint8)
     keep("final", out)
     return PhotoResult(image=out, background=0.0, inverted=inverted, mirrored=mirrored,
                        steps=steps)
