@@ -22,6 +22,8 @@ import argparse
 import asyncio
 import gc
 import json
+import os
+import resource
 import socket
 import subprocess
 import sys
@@ -49,6 +51,9 @@ class Phase:
     rss_max_mb: float
     rss_end_mb: float
     rss_every_10s_mb: list[float]  # the time series, to tell a plateau from a leak
+    server_cpu_ms_per_request: float  # user + system CPU over the timed phase, per request
+    client_cpu_ms_per_request: float  # the load generator's own (it shares the cores)
+    load_average_1min: float  # at the end of the phase
 
 
 def free_port() -> int:
@@ -63,6 +68,17 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def default_cnn_run() -> Path:
@@ -163,6 +179,7 @@ async def run_phase(url: str, bodies: list[bytes], clients: int, seconds: float,
     latencies: list[float] = []
     failed = 0
     rss: list[float] = []
+    cpu: list[tuple[float, float]] = []  # (server, clients) at the start and end of timing
     begin = time.perf_counter() + warmup
     stop = begin + seconds
 
@@ -184,18 +201,24 @@ async def run_phase(url: str, bodies: list[bytes], clients: int, seconds: float,
 
     async def sampler() -> None:
         await asyncio.sleep(warmup)
+        cpu.append((cpu_seconds(pid), own_cpu_seconds()))
         while time.perf_counter() < stop:
             rss.append(rss_mb(pid))
             await asyncio.sleep(0.5)
         rss.append(rss_mb(pid))
+        cpu.append((cpu_seconds(pid), own_cpu_seconds()))
 
     await asyncio.gather(sampler(), *(worker(k) for k in range(clients)))
     elapsed = time.perf_counter() - begin
     ms = np.asarray(latencies) * 1e3
+    (server0, client0), (server1, client1) = cpu
     return Phase(clients, round(elapsed, 1), len(ms), failed, round(len(ms) / elapsed, 1),
                  *(round(float(np.percentile(ms, q)), 1) for q in (50, 95, 99)),
                  round(float(ms.max()), 1), round(rss[0], 1), round(max(rss), 1),
-                 round(rss[-1], 1), [round(r, 1) for r in rss[::20]])
+                 round(rss[-1], 1), [round(r, 1) for r in rss[::20]],
+                 round((server1 - server0) * 1e3 / max(len(ms), 1), 3),
+                 round((client1 - client0) * 1e3 / max(len(ms), 1), 3),
+                 round(os.getloadavg()[0], 2))
 
 
 def run_async(coro):
@@ -244,16 +267,19 @@ def main() -> None:
         proc.terminate()
         proc.wait(timeout=10)
 
-    print(f"model {model['name']} {model['params']} from {run}; {args.client} clients")
+    print(f"model {model['name']} {model['params']} from {run}, backend "
+          f"{model.get('backend', 'native')}; {args.client} clients")
     print(f"server batches: {health['batches']} model calls for {health['images']} images "
           f"({health['images'] / max(health['batches'], 1):.1f} images per call on average)")
     print("| clients | s | requests | failed | req/s | p50 ms | p95 ms | p99 ms | max ms "
-          "| RSS start → max → end MB |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+          "| RSS start → max → end MB | CPU ms/req server, clients | load avg |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|")
     for p in phases:
         print(f"| {p.clients} | {p.seconds} | {p.requests} | {p.failed} | {p.requests_per_s} | "
               f"{p.p50_ms} | {p.p95_ms} | {p.p99_ms} | {p.max_ms} | "
-              f"{p.rss_start_mb} → {p.rss_max_mb} → {p.rss_end_mb} |")
+              f"{p.rss_start_mb} → {p.rss_max_mb} → {p.rss_end_mb} | "
+              f"{p.server_cpu_ms_per_request}, {p.client_cpu_ms_per_request} | "
+              f"{p.load_average_1min} |")
     base, load = phases
     print(f"throughput ×{load.requests_per_s / base.requests_per_s:.2f} and p50 latency "
           f"×{load.p50_ms / base.p50_ms:.1f} vs 1 client; "

@@ -21,6 +21,10 @@ def serve(
     threads: int = typer.Option(1, min=1, help="Threads for a torch model's inference. One "
                                                "leaves the other cores to the web server, "
                                                "which is what limits throughput."),
+    backend: str = typer.Option("auto", help="What runs a torch network: onnx (ONNX Runtime, "
+                                "built in memory from the loaded run), native (PyTorch, or "
+                                "scikit-learn for classical models), or auto: onnx when onnx "
+                                "and onnxruntime are installed, else native."),
     allow_origin: list[str] = typer.Option([], "--allow-origin", metavar="ORIGIN",
                                            help="Also accept browser "
                                            "POSTs from this origin (e.g. http://example.com:8080"
@@ -39,15 +43,18 @@ def serve(
     from fmnist.serve.origin import is_loopback
     from fmnist.weights import load_run_or_default
 
-    application = create_app(load_run_or_default(run), allowed_origins=allow_origin,
-                             check_host=is_loopback(host))  # loaded once, before the port opens
-    _set_torch_threads(threads)
+    loaded = load_run_or_default(run)
+    _set_torch_threads(threads)  # before the ONNX export and its probe run the model
+    application = create_app(loaded, allowed_origins=allow_origin, check_host=is_loopback(host),
+                             backend=backend, threads=threads)  # before the port opens
     # Everything loaded so far (torch, scikit-learn, the model) lives as long as the server;
     # moving it out of the collector's view keeps its full passes, and latency spikes, short.
     gc.collect()
     gc.freeze()
     where = run or "the shipped default model"
-    typer.echo(f"serving {application.state.served.name} from {where} (Ctrl+C stops)")
+    served = application.state.served
+    typer.echo(f"serving {served.name} from {where} through {served.backend_note} "
+               "(Ctrl+C stops)")
     for name in ("uvicorn.error", "fmnist.serve"):  # one line per flood, not one per request
         logging.getLogger(name).addFilter(QuietRepeats())
     # python-multipart warns once per malformed form, in a message that varies; the client

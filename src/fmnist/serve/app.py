@@ -28,6 +28,7 @@ from starlette.datastructures import UploadFile
 from fmnist.errors import FmnistError
 from fmnist.predict import make_prediction, resolve_model
 from fmnist.runs.store import LoadedRun, load
+from fmnist.serve.backends import make_backend
 from fmnist.serve.batching import MicroBatcher
 from fmnist.serve.errors import ApiError, install_handlers
 from fmnist.serve.inputs import parse_json_images
@@ -62,6 +63,8 @@ class ServedModel:
     image_shape: tuple[int, int]
     meta: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    backend: str = "native"  # what runs the forward pass (fmnist.serve.backends)
+    backend_note: str = ""
 
     @property
     def name(self) -> str:
@@ -86,18 +89,22 @@ def load_served(source: str | Path | Any, meta: dict[str, Any] | None = None) ->
 
 def create_app(source: str | Path | Any, *, meta: dict[str, Any] | None = None,
                limits: Limits = Limits(), max_batch: int = 64,
-               allowed_origins: Sequence[str] = (), check_host: bool = False) -> FastAPI:
+               allowed_origins: Sequence[str] = (), check_host: bool = False,
+               backend: str = "auto", threads: int = 1) -> FastAPI:
     """The web app serving one model; see docs/serve.md for the API.
 
     `source` is a run folder, a `fmnist.runs.store.LoadedRun`, or a fitted estimator (then `meta`
     may give its name, metrics and class names, as a run's model.json would). Cross-origin
     browser POSTs are refused unless their origin is in `allowed_origins`; `check_host` (set by
     `fmnist serve` when it listens on loopback only) refuses foreign `Host` names
-    (`fmnist.serve.origin`).
+    (`fmnist.serve.origin`). `backend` (auto, onnx, native) and `threads` choose how the forward
+    pass runs (`fmnist.serve.backends`).
     """
     allowed_origins = tuple(normalise_origin(o) for o in allowed_origins)  # bad ones fail here
     served = load_served(source, meta)
-    batcher = MicroBatcher(served.model.predict_proba, max_batch=max_batch)
+    forward = make_backend(served.model, served.image_shape, backend, threads)
+    served.backend, served.backend_note = forward.name, forward.note
+    batcher = MicroBatcher(forward.predict_proba, max_batch=max_batch)
     decoders = anyio.CapacityLimiter(DECODERS)
 
     @asynccontextmanager
@@ -234,4 +241,5 @@ def model_summary(served: ServedModel) -> dict[str, Any]:
         "image_shape": list(served.image_shape),
         "run": served.path.name if served.path else None,
         "saved_at": meta.get("saved_at"),
+        "backend": served.backend,
     }

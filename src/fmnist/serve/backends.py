@@ -1,0 +1,130 @@
+"""How the served model's forward pass runs: ONNX Runtime, or the model's own `predict_proba`.
+
+Why: on 2 CPU cores the forward pass of a torch network through eager PyTorch costs far more per
+call than the same graph in ONNX Runtime (measured per batch size in benchmarks/RESULTS.md,
+"Serving backends"), and the micro-batcher's calls are small (1 to 64 images), where that fixed
+overhead dominates. So `auto` serves a torch network through ONNX Runtime when `onnx` and
+`onnxruntime` are importable, and through the model itself otherwise.
+
+The ONNX graph is built in memory at start from the run that `fmnist.runs.store.load` already
+verified (`fmnist.runs.export.onnx_bytes`); an `.onnx` file in a model folder is never read, so
+the server runs nothing the store did not check (docs/security.md). Before it is used, the
+session must reproduce the model's own probabilities on a fixed probe batch within 1e-4 (the
+export's own tolerance); otherwise `auto` falls back to the model and says why, and an explicit
+`onnx` is an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fmnist.errors import FmnistError
+from fmnist.runs.store import LoadedRun
+
+BACKENDS = ("auto", "onnx", "native")
+MAX_PROBE_DIFF = 1e-4  # as `fmnist export`'s check
+
+
+@dataclass(frozen=True)
+class Backend:
+    """The forward pass the micro-batcher calls, and a line saying what it is and why."""
+
+    name: str  # "onnx" or "native"
+    predict_proba: Callable[[np.ndarray], np.ndarray]
+    note: str
+
+
+def make_backend(model: Any, image_shape: tuple[int, int], choice: str = "auto",
+                 threads: int = 1) -> Backend:
+    """The backend for a fitted `model` of `image_shape` inputs by `choice` (see the module
+    docstring); `threads` is ONNX Runtime's intra-op thread count (the caller sets torch's)."""
+    if choice not in BACKENDS:
+        raise FmnistError(f"unknown backend {choice!r}; choose one of {', '.join(BACKENDS)}")
+    native = Backend("native", model.predict_proba,
+                     f"the model's own predict_proba ({type(model).__name__})")
+    if choice == "native":
+        return native
+    if choice == "auto" and not _is_torch_network(model):
+        return native  # classical models: their ONNX conversions were not measured to pay
+    try:
+        return _onnx_backend(model, tuple(image_shape), threads)
+    except FmnistError as exc:
+        if choice == "onnx":
+            raise
+        return Backend(native.name, native.predict_proba, f"{native.note}; not ONNX: {exc}")
+
+
+def _is_torch_network(model: Any) -> bool:
+    """A `TorchClassifier`, or AdaBoost over them (what `onnx_bytes` exports from torch)."""
+    members = getattr(model, "estimators_", None) or [model]
+    return all(hasattr(m, "net_") for m in members)
+
+
+def _onnx_backend(model: Any, shape: tuple[int, int], threads: int) -> Backend:
+    missing = [m for m in ("onnx", "onnxruntime") if find_spec(m) is None]
+    if missing:
+        raise FmnistError(f"{' and '.join(missing)} not installed (pip install onnx onnxruntime)")
+    from fmnist.runs.export import INPUT, OUTPUT, onnx_bytes
+
+    try:  # `onnx_bytes` reads the model and its input size; the rest of a run is not needed
+        payload = onnx_bytes(LoadedRun(model, {"image_shape": list(shape)}, Path(".")))
+    except FmnistError:
+        raise
+    except Exception as exc:  # torch's exporter raises many types for what it cannot trace
+        raise FmnistError(f"the network cannot be exported to ONNX ({type(exc).__name__}: "
+                          f"{exc})") from exc
+    session = _session(payload, threads)
+
+    def predict_proba(images: np.ndarray) -> np.ndarray:
+        return session.run([OUTPUT], {INPUT: np.ascontiguousarray(images, dtype=np.uint8)})[0]
+
+    diff = _probe_difference(model, shape, predict_proba)
+    if not diff <= MAX_PROBE_DIFF:  # NaN fails too
+        raise FmnistError(f"ONNX Runtime differs from the model by {diff:.1e} on the probe "
+                          f"images (limit {MAX_PROBE_DIFF:.0e})")
+    return Backend("onnx", predict_proba, f"ONNX Runtime {_ort_version()}, {threads} "
+                   f"thread{'s' if threads > 1 else ''}, built in memory from the loaded run")
+
+
+def _session(payload: bytes, threads: int) -> Any:
+    """One ONNX Runtime CPU session: `threads` intra-op threads that sleep when idle (spinning
+    would take the core the web server needs), nodes run one after another."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3  # errors only: its warnings are about graph rewrites
+    try:
+        return ort.InferenceSession(payload, options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime's own error types
+        raise FmnistError(f"ONNX Runtime cannot load the graph ({exc})") from exc
+
+
+def _probe_difference(model: Any, shape: tuple[int, int], predict_proba: Callable) -> float:
+    """Largest probability difference between ONNX Runtime and the model on 16 fixed images
+    (black, white, and seeded noise at several contrasts): cheap, and needs no data files."""
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 256, size=(14, *shape)) * np.linspace(0.1, 1, 14)[:, None, None]
+    probe = np.concatenate([np.zeros((1, *shape)), np.full((1, *shape), 255), noise])
+    probe = probe.astype(np.uint8)
+    expected = np.asarray(model.predict_proba(probe), dtype=np.float64)
+    got = np.asarray(predict_proba(probe), dtype=np.float64)
+    if got.shape != expected.shape:
+        return float("inf")
+    return float(np.abs(got - expected).max())
+
+
+def _ort_version() -> str:
+    import onnxruntime as ort
+
+    return ort.__version__
+
