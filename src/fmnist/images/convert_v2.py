@@ -10,7 +10,9 @@ dark items into flat white silhouettes. v2 instead
 2. takes the item's mask from the alpha channel when the photo has real transparency, otherwise
    fits the background's colour from the border (`background.py`) and thresholds the colour
    distance to it (`mask.py`) — lighter-or-darker does not matter;
-3. cleans the mask: thin structures (hangers, strings) removed, the main object kept, holes filled;
+3. cleans the mask: thin structures (hangers, strings) removed, the main object kept, holes filled,
+   shadows and lit patches of the backdrop dropped (`shadow.py`), a wearer's skin outside the
+   garment removed;
 4. draws the item as ink: its negative luminance, normalised to the dataset's ink mean and
    spread so texture survives (`render.py`);
 5. crops to the mask, mirrors footwear the dataset's way round, resizes the longest edge to 28,
@@ -29,6 +31,7 @@ from skimage.color import rgb2lab
 from fmnist.images.background import fit_background
 from fmnist.images.mask import clean_mask, colour_distance, raw_mask, remove_skin
 from fmnist.images.render import already_negative, mask_box, render_ink
+from fmnist.images.shadow import drop_shadows, lighting_only, shadow_regions
 
 # Longest edge of the working copy the mask is computed on.
 WORK_SIZE = 256
@@ -62,14 +65,15 @@ def split_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     return np.asarray(image.convert("RGB")), None
 
 
-def item_mask(rgb: np.ndarray, keep: Keep) -> np.ndarray:
-    """The raw foreground mask of an opaque photo, by colour distance to the fitted border."""
+def item_mask(rgb: np.ndarray, keep: Keep) -> tuple[np.ndarray, np.ndarray]:
+    """The raw foreground mask of an opaque photo, by colour distance to the fitted border, and
+    the pixels that differ from the background only in lightness (shadows, lit patches)."""
     lab = rgb2lab(rgb).astype(np.float32)
     background = fit_background(lab)
     keep("background", _lab_to_rgb(background.surface))
     distance = colour_distance(lab, background)
     keep("distance", np.clip(distance * (255.0 / max(float(distance.max()), 1e-6)), 0, 255))
-    return raw_mask(distance, background)
+    return raw_mask(distance, background), lighting_only(lab, background.surface)
 
 
 def convert_v2(image: Image.Image, keep: Keep) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -80,11 +84,15 @@ def convert_v2(image: Image.Image, keep: Keep) -> tuple[np.ndarray, np.ndarray, 
     rgb, mask = split_alpha(work)
     cut_out = mask is not None
     if mask is None:
-        mask = item_mask(rgb, keep)
-    keep("raw-mask", mask.astype(np.float32) * 255)
-    mask = clean_mask(mask)
-    if not cut_out:
-        mask = remove_skin(mask, rgb)
+        raw, lighting = item_mask(rgb, keep)
+        keep("raw-mask", raw.astype(np.float32) * 255)
+        mask = clean_mask(raw)
+        shadows = shadow_regions(lighting, mask)
+        keep("shadows", shadows.astype(np.float32) * 255)
+        mask = remove_skin(drop_shadows(mask, raw, shadows), rgb)
+    else:
+        keep("raw-mask", mask.astype(np.float32) * 255)
+        mask = clean_mask(mask)
     keep("mask", mask.astype(np.float32) * 255)
     invert = cut_out or not already_negative(rgb, mask)
     ink = render_ink(rgb, mask, invert=invert)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 from skimage.filters import apply_hysteresis_threshold, threshold_otsu
+from skimage.morphology import convex_hull_image
 
 from fmnist.images.background import Background
 
@@ -105,6 +106,24 @@ def clean_mask(mask: np.ndarray) -> np.ndarray:
     return fill_holes(restore_outline(kept, mask))
 
 
+def sticking_out(parts: np.ndarray, rest: np.ndarray, whole: bool = True) -> np.ndarray:
+    """The pieces of `parts` wider than the cleaning's opening that lie outside the convex hull
+    of `rest`; with `whole`, every connected region of `parts` that has such a piece, whole.
+
+    Why a hull: what a photo adds to an item (a wearer's head and legs, a shadow cast beside it)
+    extends its outline, while an item's own parts of the same kind (tan panels of a shoe, a
+    grey band across a jumper) lie within the outline of its other parts. Whole regions suit
+    coherent ones (an arm partly inside the hull, under a sleeve, must still go whole); loose
+    ones (shadow-like patches of a grey item) are safer cut at the hull."""
+    if not rest.any() or not parts.any():
+        return np.zeros_like(parts)
+    outside = remove_thin(parts & ~convex_hull_image(rest))
+    if not outside.any() or not whole:
+        return outside
+    labels, _ = ndimage.label(parts)
+    return np.isin(labels, np.unique(labels[outside]))
+
+
 # Skin is removed only when it is a minor part of the mask: more means a tan or brown item.
 MAX_SKIN_SHARE = 0.3
 
@@ -118,13 +137,22 @@ def skin(rgb: np.ndarray) -> np.ndarray:
 
 
 def remove_skin(mask: np.ndarray, rgb: np.ndarray) -> np.ndarray:
-    """Take faces, hands, arms and legs out of a worn garment's mask.
+    """Take a wearer's head, neck, arms and legs out of a worn garment's mask.
 
-    Only when skin covers less than `MAX_SKIN_SHARE` of the mask (a brown boot or a tan bag is
-    mostly "skin-coloured" and is left alone); what stays is cleaned again, so a head that the
-    neck joined to the garment falls away as a separate, smaller object, and skin-coloured
-    spots inside the garment (a floral print) come back as filled holes."""
+    Skin-coloured regions are removed only where they stick out of the rest of the item: a
+    region goes, whole, when a part of it wider than the cleaning's opening lies outside the
+    convex hull of the mask's other pixels (their thin rims — blended outline pixels around a
+    face or an arm — opened away first). A head above a collar, arms hanging past a hem or legs
+    below it stick out; the tan suede panels of a sneaker, the brown straps of a sandal or a
+    bag's leather trim lie within the outline of the item's other parts and stay (skin-coloured
+    items are common, and the colour rule alone took half of a tan sneaker away). Nothing
+    happens when skin covers more than `MAX_SKIN_SHARE` of the mask (a tan boot, a brown bag).
+    What stays is cleaned again, so a head that the neck joined to the garment falls away as a
+    separate, smaller object."""
     found = skin(rgb) & mask
     if not found.any() or found.sum() > MAX_SKIN_SHARE * mask.sum():
         return mask
-    return fill_holes(main_object(mask & ~ndimage.binary_dilation(found, iterations=1)))
+    body = sticking_out(found, remove_thin(mask & ~found))
+    if not body.any():
+        return mask
+    return fill_holes(main_object(mask & ~ndimage.binary_dilation(body, iterations=1)))

@@ -1,0 +1,62 @@
+"""Shadows and lit patches: background whose lightness changed but whose colour did not.
+
+The background model (`background.py`) is a smooth surface, so a cast shadow (under a shoe, a
+garment's shadow on the wall behind its hanger) or a patch of window light on a wall differs from
+it by a real ΔE and is kept in the mask, changing the item's silhouette. Such pixels differ from
+the fitted background almost only in lightness: their chroma (a*, b*) stays the background's, and
+their lightness is a fraction or a multiple of it, not black and not a new colour. An item differs
+in colour, or is much darker (a black tee on a grey wall is below half the wall's lightness).
+
+A neutral grey item on a neutral backdrop looks exactly like a shadow by this test, so it is only
+ever a decision about the whole mask: the shadow-like pixels are dropped when what is left (the
+"core": pixels that differ in colour or are far darker or lighter, cleaned the usual way, with the
+holes inside it filled back) still holds at least `CORE_SHARE` of the mask. A grey jumper on a
+white sheet has almost no core and is left as it was; a black tee whose wall carries shadows and
+sunlit patches keeps the tee and loses the patches.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fmnist.images.mask import clean_mask, remove_thin, sticking_out
+
+# Largest chroma difference (ΔC*ab, CIE76 on a*, b*) from the background that a shadow may have.
+SHADOW_CHROMA = 4.0
+# Lightness of a shadow or lit patch relative to the background's (L* ratio), exclusive bounds.
+LIGHTNESS_RATIO = (0.5, 1.6)
+# Shadows are dropped only if the rest of the mask keeps at least this share of it.
+CORE_SHARE = 0.5
+
+
+def lighting_only(lab: np.ndarray, surface: np.ndarray) -> np.ndarray:
+    """Boolean `[H, W]`: pixels whose colour is the background's (`surface`, Lab) and whose
+    lightness is between `LIGHTNESS_RATIO` times the background's — shadow or light, not item."""
+    chroma = np.hypot(lab[..., 1] - surface[..., 1], lab[..., 2] - surface[..., 2])
+    ratio = (lab[..., 0] + 1.0) / (surface[..., 0] + 1.0)
+    low, high = LIGHTNESS_RATIO
+    return (chroma < SHADOW_CHROMA) & (ratio > low) & (ratio < high)
+
+
+def shadow_regions(lighting: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The shadow-like pixels of `mask` that form regions wider than the cleaning's opening.
+
+    The outline of a dark item on a light backdrop blends the two and looks like a shadow one
+    or two pixels wide; dropping it would thin the item and cut its straps and laces."""
+    return remove_thin(lighting & mask)
+
+
+def drop_shadows(mask: np.ndarray, raw: np.ndarray, shadows: np.ndarray) -> np.ndarray:
+    """The cleaned `mask` without its `shadows` (`shadow_regions`), if the item does not need them.
+
+    `raw` is the uncleaned foreground mask. The core (`raw` minus the shadows) is cleaned like
+    any mask (thin bits opened away, main object kept, holes filled — so shadow-like pixels
+    enclosed by the item come back); it replaces `mask` when it holds at least `CORE_SHARE` of
+    it, otherwise `mask` is returned unchanged."""
+    if not shadows.any():
+        return mask
+    core = clean_mask(raw & ~shadows)
+    if core.sum() < CORE_SHARE * mask.sum():
+        return mask
+    outside = sticking_out(shadows, core, whole=False)
+    return clean_mask(raw & ~outside) if outside.any() else mask
