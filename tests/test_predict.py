@@ -170,6 +170,29 @@ def test_default_cnn_names_the_real_photos(cnn_run) -> None:
     assert len(right) >= 5, report
 
 
+# Imported only by training, comparison and the classical models: never by naming the garment
+# in a photo with a torch model (scikit-learn alone cost 0.9 s of a 3.6 s cold start).
+NOT_FOR_PREDICTING = ("sklearn", "scipy.stats", "pandas", "joblib", "skops", "matplotlib")
+
+
+def test_predicting_a_photo_with_the_shipped_model_imports_no_scikit_learn() -> None:
+    """`fmnist predict PHOTO` as a fresh process (the cold start issue 12 bounds to 3 s): the
+    shipped model loads, checks and names the bag without importing scikit-learn or what it
+    pulls in (scipy.stats, pandas, joblib)."""
+    probe = ("import json, sys\n"
+             "from fmnist.cli import main\n"
+             f"sys.argv = ['fmnist', 'predict', '--json', {str(PHOTOS / 'bag.jpg')!r}]\n"
+             "try:\n    main()\nfinally:\n"
+             f"    print(json.dumps([m for m in {NOT_FOR_PREDICTING + ('torch',)!r} "
+             "if m in sys.modules]), file=sys.stderr)\n")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["results"][0]["label"] == "Bag"
+    loaded = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert loaded == ["torch"], f"the predict path imported {[m for m in loaded if m != 'torch']}"
+
+
 # -- your own photos ---------------------------------------------------------------------------
 def _photo_folder(root: Path) -> Path:
     """Two classes that differ in shape: tall 'boots' and wide 'scarves', three photos each."""

@@ -3,9 +3,9 @@
 It is an ordinary sklearn estimator (get_params/set_params/clone, `score`, cross-validation,
 `AdaBoostClassifier` via a `sample_weight` that really weights the loss), and it implements the
 project's torch state protocol (`state_tensors` / `state_meta` / `from_state`) so
-`fmnist.runs.store`
-can save it as safetensors + JSON with no pickle. `BoostedTorchClassifier` does the same for
-AdaBoost (SAMME) over torch networks.
+`fmnist.runs.store` can save it as safetensors + JSON with no pickle. Its prediction is
+`fmnist.models.torch_net.TrainedNet`'s, inherited: what a saved run loads as without importing
+scikit-learn. `BoostedTorchClassifier` does the same for AdaBoost (SAMME) over torch networks.
 """
 
 from __future__ import annotations
@@ -24,43 +24,20 @@ from sklearn.utils.validation import check_is_fitted
 from fmnist.data.dataset import stratified_indices
 from fmnist.errors import ConfigError, FmnistError
 from fmnist.fileio import json_safe
-from fmnist.images.arrays import as_uint8_images
 from fmnist.models import engine
-from fmnist.models.nets import build_net, count_params, fuse_for_inference, init_from_data
-
-STATE_FORMAT = 1
-
-
-def as_images(X: Any) -> np.ndarray:
-    """Images as a uint8 array `[N, H, W]`; `[N, H, W, 1]` is squeezed; pixel values follow the
-    package's one rule (`fmnist.images.arrays.as_uint8_images`: uint8 as is, floats in 0..1
-    scaled by 255); anything else is a user error."""
-    arr = np.asarray(X)
-    if arr.ndim == 4 and arr.shape[-1] == 1:
-        arr = arr[..., 0]
-    if arr.ndim != 3:
-        raise FmnistError(f"expected images shaped [N, H, W] (raw 0..255 pixels), got shape "
-                          f"{arr.shape}; reshape flat rows with X.reshape(-1, 28, 28)")
-    return np.ascontiguousarray(as_uint8_images(arr, "images"))
+from fmnist.models.nets import count_params, init_from_data
+from fmnist.models.torch_net import (
+    STATE_FORMAT,
+    TrainedNet,
+    as_images,
+    as_tensor,
+    build_from_params,
+    parse_hidden,
+    state_params,
+)
 
 
-def _tensor(images: np.ndarray) -> torch.Tensor:
-    """`[N, 1, H, W]` sharing memory with `images` (copied first if read-only, as torch asks)."""
-    if not images.flags.writeable:
-        images = images.copy()
-    return torch.from_numpy(images).unsqueeze(1)
-
-
-def _hidden(h: Any) -> tuple[int, ...] | int | None:
-    """Accept `512,256` (from `--set hidden=512,256`), a list, a tuple or an int."""
-    if h is None or isinstance(h, int):
-        return h
-    if isinstance(h, str):
-        return tuple(int(v) for v in h.split(",") if v.strip())
-    return tuple(int(v) for v in h)
-
-
-class TorchClassifier(ClassifierMixin, BaseEstimator):
+class TorchClassifier(ClassifierMixin, BaseEstimator, TrainedNet):
     """A torch network trained by `engine.train`, as a scikit-learn classifier on raw uint8
     images `[N, H, W]`.
 
@@ -198,9 +175,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
 
     # -- building ---
     def _build(self, input_shape: tuple[int, int], n_classes: int) -> torch.nn.Module:
-        return build_net(self.arch, input_shape, n_classes, width=self.width, depth=self.depth,
-                         hidden=_hidden(self.hidden), dropout=self.dropout,
-                         batch_norm=self.batch_norm, whiten=self.whiten)
+        return build_from_params(self.get_params(deep=False), input_shape, n_classes)
 
     def _tta_mode(self, ops: frozenset[str]) -> str:
         """The test-time views (`inference.TTA_MODES`) these settings ask for, checked against
@@ -226,11 +201,6 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             return int(self.batch_size), float(self.lr)
         batch = 128 if device.type == "cpu" else 1024
         return batch, float(self.lr) * batch / 128
-
-    def _eval_batch(self, device: torch.device) -> int:
-        if self.eval_batch_size:
-            return int(self.eval_batch_size)
-        return 256 if device.type == "cpu" else 4096
 
     # -- fitting ---
     def fit(self, X: Any, y: Any, sample_weight: Any = None,
@@ -288,13 +258,13 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         self.input_shape_ = (int(images.shape[1]), int(images.shape[2]))
         torch.manual_seed(seed)  # the initial weights
         net = self._build(self.input_shape_, len(self.classes_))
-        init_from_data(net, _tensor(images[tr[:5000]]))
+        init_from_data(net, as_tensor(images[tr[:5000]]))
         device = engine.pick_device(self.device)
         cfg = self._config(ops, seed, device, self._fingerprint(images, y_idx, weights))
         t0 = time.perf_counter()
         result = engine.train(
-            net, _tensor(images[tr]), torch.from_numpy(y_idx[tr].astype(np.int64)), w_tr,
-            _tensor(images[va]), torch.from_numpy(y_idx[va].astype(np.int64)), cfg,
+            net, as_tensor(images[tr]), torch.from_numpy(y_idx[tr].astype(np.int64)), w_tr,
+            as_tensor(images[va]), torch.from_numpy(y_idx[va].astype(np.int64)), cfg,
             on_epoch_end=on_epoch_end)
         self.fit_seconds_ = time.perf_counter() - t0
         self.net_ = net
@@ -334,36 +304,9 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         return {"params": params, "n": len(images), "data": digest,
                 "weighted": weights is not None}
 
-    # -- prediction ---
-    def _logits(self, X: Any) -> torch.Tensor:
-        check_is_fitted(self, "net_")
-        images = as_images(X)
-        if images.shape[1:] != tuple(self.input_shape_):
-            raise FmnistError(f"this model was trained on {self.input_shape_[0]}×"
-                              f"{self.input_shape_[1]} images, got {images.shape[1]}×"
-                              f"{images.shape[2]}")
-        device = engine.pick_device(self.device_)
-        fused = getattr(self, "_inference_net", None)
-        if fused is None:  # built once per fitted net; fit and from_state reset it
-            fused = self._inference_net = engine.place(fuse_for_inference(self.net_), device)
-        return engine.predict_logits(fused, _tensor(images), device,
-                                     self._eval_batch(device), tta=self.tta_mode_)
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities `[N, n_classes]`, columns in the order of `classes_`."""
-        return self._logits(X).softmax(1).double().numpy()
-
-    def predict(self, X: Any) -> np.ndarray:
-        """The most probable class for each image."""
-        best = self._logits(X).argmax(1).numpy()  # first: an unfitted model says so clearly
-        return self.classes_[best]
-
-
-    # -- state protocol (fmnist.runs.store) ---
-    def state_tensors(self) -> dict[str, torch.Tensor]:
-        """Every weight and buffer needed for inference (CPU, contiguous)."""
-        check_is_fitted(self, "net_")
-        return {k: v.detach().cpu().contiguous() for k, v in self.net_.state_dict().items()}
+    # -- prediction (TrainedNet's predict_proba, predict) and the state protocol ---
+    def _check_fitted(self) -> None:
+        check_is_fitted(self, "net_")  # scikit-learn's NotFittedError, as its checks expect
 
     def state_meta(self) -> dict[str, Any]:
         """JSON-serialisable description: parameters, classes, input shape, history."""
@@ -381,38 +324,11 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
     @classmethod
     def from_state(cls, meta: dict[str, Any], tensors: dict[str, torch.Tensor]
                    ) -> TorchClassifier:
-        """A fitted estimator that predicts exactly like the one that wrote `meta`/`tensors`."""
-        if meta.get("estimator") != "TorchClassifier" or meta.get("state_format") != STATE_FORMAT:
-            raise FmnistError(f"not a TorchClassifier state (format {meta.get('state_format')}, "
-                              f"estimator {meta.get('estimator')!r})")
-        params = dict(meta["params"])
-        params["hidden"] = _hidden(params.get("hidden"))
+        """A fitted estimator that predicts exactly like the one that wrote `meta`/`tensors`
+        (`fmnist.runs.store.load` restores the same state as the lighter `TrainedNet`)."""
+        params = state_params(meta)
         est = cls(**params)
-        est.classes_ = np.asarray(meta["classes"])
-        est.input_shape_ = tuple(int(v) for v in meta["input_shape"])
-        # Built on the meta device (no memory) and then given the loaded tensors, so the sizes
-        # a model.json declares can never allocate more than the weights file holds.
-        with torch.device("meta"):
-            net = est._build(est.input_shape_, len(est.classes_))
-        try:
-            net.load_state_dict(tensors, strict=True, assign=True)
-        except RuntimeError as exc:
-            raise FmnistError(f"saved weights do not fit architecture {est.arch!r}: {exc}") \
-                from exc
-        net.eval()
-        # A model trained on a GPU machine must still load on a laptop: fall back to auto.
-        try:
-            device = engine.pick_device(est.device)
-        except FmnistError:
-            device = engine.pick_device("auto")
-        est.net_ = engine.place(net, device)
-        est._inference_net = None
-        est.device_ = str(device)
-        est.tta_ = bool(meta["tta"])
-        est.tta_mode_ = str(meta.get("tta_mode") or ("flip" if est.tta_ else "none"))
-        if est.tta_mode_ not in engine.TTA_MODES:
-            raise FmnistError(f"unknown test-time augmentation {est.tta_mode_!r} in model.json")
-        est.n_params_ = int(meta["n_params"])
+        est._restore(meta, params, tensors)
         est.best_epoch_ = meta.get("best_epoch")
         est.history_ = list(meta.get("history") or [])
         est.interrupted_ = bool(meta.get("interrupted", False))
@@ -471,7 +387,7 @@ class BoostedTorchClassifier(AdaBoostClassifier):
         if meta.get("estimator") != "BoostedTorchClassifier":
             raise FmnistError("not a BoostedTorchClassifier state")
         base = dict(meta["base"])
-        base["hidden"] = _hidden(base.get("hidden"))
+        base["hidden"] = parse_hidden(base.get("hidden"))
         ens = cls(estimator=TorchClassifier(**base), **meta["params"])
         ens.estimator_ = clone(ens.estimator)
         ens.estimators_ = []

@@ -22,6 +22,7 @@ that loaded.
 
 from __future__ import annotations
 
+import sys
 import warnings
 from typing import Any
 
@@ -88,6 +89,8 @@ def _smoke(model: Any, shape: tuple[int, int], n_classes: int, source: str,
 
 def _structure_problems(model: Any) -> list[str]:
     """What is wrong with the compiled-code structures inside `model` (empty when nothing)."""
+    if "sklearn" not in sys.modules:  # no object can be of a type below (features.py imports
+        return []  # sklearn too): a torch run loads without importing scikit-learn for this
     from sklearn.cluster import KMeans
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.neighbors import KNeighborsClassifier

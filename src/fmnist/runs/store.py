@@ -5,7 +5,9 @@ wrote it, the caller's metadata such as metrics) and exactly one weights file:
 
 * `model.safetensors` for estimators that follow the torch state protocol
   (`state_tensors()`, `state_meta()`, classmethod `from_state(meta, tensors)`); their
-  `state_meta()` is kept in `model.json` under `estimator.state_meta`;
+  `state_meta()` is kept in `model.json` under `estimator.state_meta`. A `TorchClassifier` run
+  loads as `fmnist.models.torch_net.TrainedNet` (`TORCH_CLASSES`): the same network and
+  predictions, without importing scikit-learn;
 * `model.skops` for everything else (scikit-learn pipelines and fmnist's own classical classes).
   Loading lists every type and loader the file names and trusts only the exact ones fmnist's
   own models produce (`fmnist.runs.skops_types`); anything else is refused, naming the type,
@@ -50,9 +52,15 @@ SKOPS_FILE = "model.skops"
 
 WEIGHTS_FILES = {TORCH_FILE: "safetensors", SKOPS_FILE: "skops"}
 HISTORY_FILE = "history.json"
-# The only classes a model.safetensors run may name (those with the state protocol).
-TORCH_CLASSES = frozenset({"fmnist.models.torch_estimator.TorchClassifier",
-                           "fmnist.models.torch_estimator.BoostedTorchClassifier"})
+# The only classes a model.safetensors run may name (those with the state protocol), and the
+# class whose `from_state` loads each: a TorchClassifier run loads as the trained network alone
+# (`TrainedNet`, the same predictions), because importing the estimator imports scikit-learn —
+# 0.9 s of a cold `fmnist predict` on 2 cores, for an API prediction does not use.
+TORCH_CLASSES = {
+    "fmnist.models.torch_estimator.TorchClassifier": "fmnist.models.torch_net.TrainedNet",
+    "fmnist.models.torch_estimator.BoostedTorchClassifier":
+        "fmnist.models.torch_estimator.BoostedTorchClassifier",
+}
 # Bounds checked before reading. model.json (parameters, metrics, per-epoch history) and
 # history.json stay under 100 KB in practice; the largest weights (knn keeping 60k reduced
 # images, a forest of deep trees) stay in the hundreds of MB.
@@ -352,12 +360,12 @@ def _skops_schema(payload: bytes, source: str) -> Any:
 
 
 def _resolve_fmnist_class(dotted: str, path: Path) -> type:
-    """Import a class named in model.json: only one of `TORCH_CLASSES` (importing any other
-    module, even one of fmnist's own such as `fmnist.__main__`, could run code)."""
-    module_name, _, name = dotted.rpartition(".")
+    """The class that loads a class named in model.json: only one of `TORCH_CLASSES` (importing
+    any other module, even one of fmnist's own such as `fmnist.__main__`, could run code)."""
     if dotted not in TORCH_CLASSES:
         raise StoreError(f"{path}: estimator class {dotted!r} is not one of fmnist's "
                          f"tensor-saved models ({', '.join(sorted(TORCH_CLASSES))}); refusing it")
+    module_name, _, name = TORCH_CLASSES[dotted].rpartition(".")
     try:
         cls = getattr(importlib.import_module(module_name), name)
     except (ImportError, AttributeError) as exc:
