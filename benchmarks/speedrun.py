@@ -15,6 +15,10 @@ Protocol (issue 13):
   command's wall time is reported separately;
 - a recipe stops starting new seeds when the next one would end past `--time-cap` seconds
   (counted from the first seed; every finished seed is already written out).
+Ablation (`--ablate all` or a comma list of `ABLATIONS` names, airbench's table): the recipe as
+is (`full`), then with one ingredient switched off at a time, each over `--seeds` seeds on the
+same data and epochs; the test-time-view rows re-score the `full` row's trained nets with fewer
+views (the same weights, so the difference is the views' alone, and no retraining).
 Results: one JSON line per run and per recipe summary (`speedrun.jsonl`) and a Markdown table
 (`speedrun.md`) in `--out-dir`, with the machine named on every line.
 """
@@ -35,6 +39,7 @@ import torch
 from fmnist.data import Dataset, load_fashion_mnist
 from fmnist.models import create_model
 from fmnist.models.engine import pick_device
+from fmnist.models.families import FAST_SGD
 
 COMMAND_START = time.perf_counter()
 
@@ -43,13 +48,29 @@ RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
     "cnn": ("cnn", {}),
     "speedrun": ("speednet", {}),
     "best": ("speednet", {"width": 128, "epochs": 40, "augment": "translate,altflip,erase"}),
-    # The CPU candidate for the default `cnn`: on 10k images × 5 epochs it scored 0.9037 against
-    # the current cnn's 0.8970 at 0.79× its time per epoch (contended machine, one seed).
-    "cpu-speednet": ("speednet", {"width": 16, "lr": 0.5, "batch_size": 128, "epochs": 6}),
+    # The `cnn` default before issue 13 (FastCNN 32-64-128, FAST_SGD, 5 epochs, 10 % held out),
+    # kept as the baseline the speed recipe is measured against.
+    "fastcnn": ("cnn", {"arch": "cnn", "width": 32, "depth": 3, "epochs": 5,
+                        "val_fraction": 0.1, "augment": False, "tta": "auto",
+                        "lookahead": False, "bn_bias_lr": 1.0, **FAST_SGD}),
     "resnet-best": ("resnet", {"width": 64, "epochs": 40, "batch_size": 512, "lr": 0.4,
                                "augment": "translate,flip,erase", "tta": "flip-shift",
                                "val_fraction": 0.0}),
 }
+
+
+ABLATIONS: dict[str, dict[str, Any]] = {
+    # ingredient: the overrides that switch it off in the recipe (the rest stays as it is)
+    "whitening": {"whiten": False},  # a plain trainable 2x2 conv in its place
+    "bn-bias-64x": {"bn_bias_lr": 1.0},
+    "triangular": {"schedule": "linear", "warmup": 0.2},  # the old FAST_SGD schedule instead
+    "label-smoothing": {"label_smoothing": 0.0},
+    "lookahead": {"lookahead": False},
+    "translate": {"augment": "altflip", "tta": "flip"},  # shifted views need shifted training
+    "altflip": {"augment": "translate,flip"},  # random flips instead of alternating ones
+}
+TTA_ROWS = {"tta-shift": "flip", "tta": "none"}
+"""Test-time-view ablations: the `full` nets re-scored with only these views."""
 
 
 def machine(device: torch.device) -> str:
@@ -73,8 +94,10 @@ def _sync(device: torch.device) -> None:
 
 
 def fit_and_score(model_name: str, params: dict[str, Any], train: Dataset, test: Dataset,
-                  device: torch.device) -> dict[str, Any]:
-    """Train one model and score it once; times the training loop and the evaluation."""
+                  device: torch.device, rescore: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Train one model and score it once; times the training loop and the evaluation (whose
+    images/s is the prediction speed, test-time views included). `rescore`: test-time view
+    modes to score the same trained net with as well (`tta_<mode>` keys)."""
     model = create_model(model_name, **params)
     _sync(device)
     model.fit(train.images, train.labels)
@@ -82,14 +105,29 @@ def fit_and_score(model_name: str, params: dict[str, Any], train: Dataset, test:
     t0 = time.perf_counter()
     acc = float(model.score(test.images, test.labels))
     _sync(device)
+    eval_s = time.perf_counter() - t0
     epochs = model.history_
     ips = [h["images_per_s"] for h in epochs[1:]] or [h["images_per_s"] for h in epochs]
     return {"accuracy": acc, "train_s": round(model.fit_seconds_, 3),
-            "eval_s": round(time.perf_counter() - t0, 3), "epochs": len(epochs),
-            "n_train": int(model.n_train_), "median_epoch_img_s": round(statistics.median(ips)),
+            "eval_s": round(eval_s, 3), "predict_img_s": round(len(test) / eval_s),
+            "epochs": len(epochs), "n_train": int(model.n_train_),
+            "median_epoch_img_s": round(statistics.median(ips)),
             "img_s": round(model.n_train_ * len(epochs) / model.fit_seconds_),
+            **{f"tta_{mode}": _score_with_views(model, test, mode) for mode in rescore},
             **({"val_curve": [round(h["val_acc"], 4) for h in epochs]}
                if epochs and epochs[0]["val_acc"] is not None else {})}
+
+
+def _score_with_views(model: Any, test: Dataset, mode: str) -> float:
+    """Test accuracy of a fitted TorchClassifier predicting with the views of `mode`: the mode
+    is a fitted attribute (what `from_state` restores), so setting it re-scores the very same
+    weights; the model's own mode is put back."""
+    own = model.tta_mode_
+    model.tta_mode_ = mode
+    try:
+        return float(model.score(test.images, test.labels))
+    finally:
+        model.tta_mode_ = own
 
 
 def choose_epochs(model_name: str, params: dict[str, Any], train: Dataset, grid: list[int],
@@ -122,27 +160,39 @@ def warm_up(model_name: str, params: dict[str, Any], train: Dataset,
     return model.history_[-1]["seconds"] / model.n_train_
 
 
+def _stats(values: list[float], key: str) -> dict[str, float]:
+    """`<key>_mean`, `<key>_std` (0 for one value) and `<key>_min`, rounded to 4 places."""
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return {f"{key}_mean": round(statistics.fmean(values), 4), f"{key}_std": round(std, 4),
+            f"{key}_min": round(min(values), 4)}
+
+
 def summarise(name: str, runs: list[dict[str, Any]], epochs: int, where: str) -> dict[str, Any]:
-    """Mean ± std over seeds of accuracy and training time."""
-    accs = [r["accuracy"] for r in runs]
-    secs = [r["train_s"] for r in runs]
-
-    def std(v: list[float]) -> float:
-        return statistics.stdev(v) if len(v) > 1 else 0.0
-
+    """Mean ± std over seeds of accuracy (and of any re-scored `tta_<mode>` accuracy), training
+    time and speeds."""
+    secs = _stats([r["train_s"] for r in runs], "train_s")
+    rescored = {key: _stats([r[key] for r in runs], key)
+                for key in runs[0] if key.startswith("tta_")}
     return {"phase": "summary", "recipe": name, "epochs": epochs, "seeds": len(runs),
-            "acc_mean": round(statistics.fmean(accs), 4), "acc_std": round(std(accs), 4),
-            "acc_min": round(min(accs), 4), "train_s_mean": round(statistics.fmean(secs), 2),
-            "train_s_std": round(std(secs), 2),
+            **_stats([r["accuracy"] for r in runs], "acc"),
+            "train_s_mean": round(secs["train_s_mean"], 2),
+            "train_s_std": round(secs["train_s_std"], 2),
             "img_s_mean": round(statistics.fmean(r["img_s"] for r in runs)),
+            "predict_img_s_mean": round(statistics.fmean(r["predict_img_s"] for r in runs)),
+            **{k: v for stats in rescored.values() for k, v in stats.items()},
             "machine": where}
 
 
 def run_recipe(name: str, args: argparse.Namespace, train: Dataset, test: Dataset,
-               device: torch.device, log: Any) -> dict[str, Any] | None:
-    """Choose epochs (optionally), then train and score seed after seed within the time cap."""
+               device: torch.device, log: Any, ablate: str | None = None,
+               rescore: tuple[str, ...] = ()) -> dict[str, Any] | None:
+    """Choose epochs (optionally), then train and score seed after seed within the time cap;
+    `ablate` names the `ABLATIONS` ingredient switched off (the row is `name - ablate`)."""
     model_name, recipe = RECIPES[name]
-    params = {**recipe, **_overrides(args.set), "device": str(device), "verbose": False}
+    params = {**recipe, **_overrides(args.set), **ABLATIONS.get(ablate or "", {}),
+              "device": str(device), "verbose": False}
+    if ablate:
+        name = f"{name} - {ablate}"
     if args.max_train:
         params["max_train"] = args.max_train
     per_image = warm_up(model_name, params, train, device)
@@ -167,7 +217,7 @@ def run_recipe(name: str, args: argparse.Namespace, train: Dataset, test: Datase
                  "spent_s": round(spent, 1)})
             break
         run = fit_and_score(model_name, {**params, "epochs": epochs, "random_state": seed},
-                            train, test, device)
+                            train, test, device, rescore)
         runs.append(run)
         log({"recipe": name, "phase": "run", "seed": seed, **run})
     if not runs:
@@ -176,6 +226,33 @@ def run_recipe(name: str, args: argparse.Namespace, train: Dataset, test: Datase
     log({**summary, "overrides": {**{k: v for k, v in params.items() if k != "verbose"},
                                   "epochs": epochs}})
     return summary
+
+
+def ablation(name: str, which: list[str], args: argparse.Namespace, train: Dataset,
+             test: Dataset, device: torch.device, log: Any) -> list[dict[str, Any]]:
+    """airbench's ablation table for recipe `name`: `full` (the recipe as is, its nets also
+    re-scored with fewer test-time views) and each named ingredient switched off on its own."""
+    out = []
+    for ingredient in which:
+        if ingredient == "full":
+            full = run_recipe(name, args, train, test, device, log, rescore=tuple(
+                TTA_ROWS.values()))
+            out += [full] if full else []
+            out += [_rescored_row(full, row, mode) for row, mode in TTA_ROWS.items()
+                    if full and row in which]
+            continue
+        if ingredient in TTA_ROWS:
+            continue  # re-scored inside the `full` row's runs
+        row = run_recipe(name, args, train, test, device, log, ablate=ingredient)
+        out += [row] if row else []
+    return out
+
+
+def _rescored_row(full: dict[str, Any], row: str, mode: str) -> dict[str, Any]:
+    """The `full` summary with its accuracy replaced by the re-scored one of view `mode` (its
+    prediction speed was not measured for that mode: 0)."""
+    return {**full, "recipe": f"{full['recipe']} - {row}", "predict_img_s_mean": 0,
+            **{f"acc_{s}": full[f"tta_{mode}_{s}"] for s in ("mean", "std", "min")}}
 
 
 def _overrides(pairs: list[str]) -> dict[str, Any]:
@@ -190,14 +267,19 @@ def _overrides(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
-def markdown(summaries: list[dict[str, Any]], command_s: float) -> str:
-    """The results table (one row per recipe) and the whole command's wall time."""
-    lines = ["| recipe | epochs | seeds | test accuracy (mean ± std, min) | train s (mean ± std) "
-             "| img/s | machine |", "| --- | --- | --- | --- | --- | --- | --- |"]
+def markdown(summaries: list[dict[str, Any]], command_s: float, ablation: bool = False) -> str:
+    """The results table (one row per recipe; for an ablation with the accuracy change against
+    the first, `full`, row) and the whole command's wall time."""
+    delta = "| Δ acc vs full " if ablation else ""
+    lines = [f"| recipe | epochs | seeds | test accuracy (mean ± std, min) {delta}| train s (mean "
+             "± std) | train img/s | predict img/s | machine |",
+             "| --- " * (8 + bool(ablation)) + "|"]
     for s in summaries:
+        change = f"| {s['acc_mean'] - summaries[0]['acc_mean']:+.4f} " if ablation else ""
         lines.append(f"| {s['recipe']} | {s['epochs']} | {s['seeds']} | {s['acc_mean']:.4f} ± "
-                     f"{s['acc_std']:.4f} (min {s['acc_min']:.4f}) | {s['train_s_mean']:.2f} ± "
-                     f"{s['train_s_std']:.2f} | {s['img_s_mean']:,} | {s['machine']} |")
+                     f"{s['acc_std']:.4f} (min {s['acc_min']:.4f}) {change}| "
+                     f"{s['train_s_mean']:.2f} ± {s['train_s_std']:.2f} | {s['img_s_mean']:,} | "
+                     f"{s['predict_img_s_mean'] or '–'} | {s['machine']} |")
     lines.append(f"\nWhole command: {command_s:.1f} s wall time (loading, warm-up, epoch "
                  "choice, every seed's training and evaluation).")
     return "\n".join(lines) + "\n"
@@ -219,6 +301,8 @@ def main() -> None:
     parser.add_argument("--fit-budget", type=float,
                         help="seconds one fit may take: fewer epochs if the warm-up says so")
     parser.add_argument("--set", action="append", default=[], help="key=value override")
+    parser.add_argument("--ablate", help="'all' or a comma list of full, "
+                        + ", ".join([*ABLATIONS, *TTA_ROWS]) + ": one ingredient off per row")
     parser.add_argument("--out-dir", type=Path, default=Path("."))
     args = parser.parse_args()
     device = pick_device(args.device)
@@ -235,13 +319,22 @@ def main() -> None:
     test = load_fashion_mnist("test", allow_download=False)
     if args.max_test:
         test = test.head(n_per_class=max(1, args.max_test // 10))
-    summaries = [s for name in args.recipe
-                 if (s := run_recipe(name, args, train, test, device, log)) is not None]
+    if args.ablate:
+        which = (["full", *ABLATIONS, *TTA_ROWS] if args.ablate == "all"
+                 else [w.strip() for w in args.ablate.split(",")])
+        unknown = set(which) - {"full", *ABLATIONS, *TTA_ROWS}
+        if unknown:
+            parser.error(f"unknown ablation {', '.join(sorted(unknown))}")
+        summaries = [s for name in args.recipe
+                     for s in ablation(name, which, args, train, test, device, log)]
+    else:
+        summaries = [s for name in args.recipe
+                     if (s := run_recipe(name, args, train, test, device, log)) is not None]
     command_s = time.perf_counter() - COMMAND_START
     log({"phase": "command", "recipes": args.recipe, "command_s": round(command_s, 1),
          "machine": machine(device), "pid": os.getpid()})
     with (args.out_dir / "speedrun.md").open("a") as fh:
-        fh.write(markdown(summaries, command_s))
+        fh.write(markdown(summaries, command_s, ablation=bool(args.ablate)))
 
 
 if __name__ == "__main__":
