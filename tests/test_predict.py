@@ -171,7 +171,7 @@ def test_default_cnn_names_the_real_photos(cnn_run) -> None:
 
 
 # Imported only by training, comparison and the classical models: never by naming the garment
-# in a photo with a torch model (scikit-learn alone cost 0.9 s of a 3.6 s cold start).
+# in a photo with a torch model (they were 1.2 s of a 3.45 s cold start).
 NOT_FOR_PREDICTING = ("sklearn", "scipy.stats", "pandas", "joblib", "skops", "matplotlib")
 
 

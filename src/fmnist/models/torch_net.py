@@ -1,8 +1,9 @@
 """`TrainedNet`: a trained torch network that names garments, with no scikit-learn in sight.
 
-Why it exists: `TorchClassifier` is a scikit-learn estimator, and importing scikit-learn costs
-0.9 s on the 2-core development machine (it pulls in scipy.stats, pandas and joblib) — a third
-of a cold `fmnist predict PHOTO`, for an API that prediction never uses. So the inference half
+Why it exists: `TorchClassifier` is a scikit-learn estimator, and importing scikit-learn (which
+pulls in scipy.stats, pandas and joblib) was 1.2 s of a 3.45 s cold `fmnist predict PHOTO` on
+the 2-core development machine (2.21 s without it, benchmarks/RESULTS.md), for an API that
+prediction never uses. So the inference half
 of `TorchClassifier` lives here, once:
 
 * `TorchClassifier` inherits it: `fit` sets the attributes below and predicts through them;

@@ -55,7 +55,7 @@ HISTORY_FILE = "history.json"
 # The only classes a model.safetensors run may name (those with the state protocol), and the
 # class whose `from_state` loads each: a TorchClassifier run loads as the trained network alone
 # (`TrainedNet`, the same predictions), because importing the estimator imports scikit-learn —
-# 0.9 s of a cold `fmnist predict` on 2 cores, for an API prediction does not use.
+# 1.2 s of a 3.45 s cold `fmnist predict` on 2 cores, for an API prediction does not use.
 TORCH_CLASSES = {
     "fmnist.models.torch_estimator.TorchClassifier": "fmnist.models.torch_net.TrainedNet",
     "fmnist.models.torch_estimator.BoostedTorchClassifier":
