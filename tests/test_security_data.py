@@ -273,7 +273,7 @@ def test_fit_leaves_the_callers_torch_rng_and_threads_alone(small_train: Dataset
     torch.set_num_threads(1)
     try:
         state = torch.random.get_rng_state()
-        model = create_model("cnn", epochs=1, width=8, depth=2, max_train=200, num_threads=2,
+        model = create_model("cnn", epochs=1, width=8, max_train=200, num_threads=2,
                              verbose=False, random_state=7)
         model.fit(small_train.images, small_train.labels)
         assert torch.equal(torch.random.get_rng_state(), state)

@@ -65,7 +65,7 @@ def test_resume_continues_an_interrupted_neural_run(tmp_path: Path) -> None:
     """A run stopped after epoch 1 of 2 (its checkpoint and run.json on disk) is finished by
     `fmnist train --resume`, on the same data subset, training only the missing epoch."""
     first = _fmnist("train", "cnn", "--epochs", "1", "--train-size", "600", "--set", "width=8",
-                    "--set", "depth=2", "--set", "verbose=false", "--out", str(tmp_path))
+                    "--set", "verbose=false", "--out", str(tmp_path))
     assert first.returncode == 0, first.stderr
     (run_dir,) = tmp_path.iterdir()
     request = json.loads((run_dir / "run.json").read_text())
