@@ -66,6 +66,21 @@ def test_every_registered_model_round_trips(name: str, tiny: Dataset, small_test
                        else "model.skops")
 
 
+def test_a_loaded_torch_run_saves_back_to_the_same_run(tmp_path: Path) -> None:
+    """The shipped model loads as a `TrainedNet` (no scikit-learn) and saves back as the
+    `TorchClassifier` run it is: same class in model.json, same weights, same probabilities."""
+    from fmnist.weights import load_default
+
+    shipped = load_default()
+    again = load(save(shipped.model, tmp_path / "again", {"model": shipped.meta["model"]}))
+    assert type(again.model) is TrainedNet
+    assert again.meta["estimator"] == shipped.meta["estimator"]
+    assert again.meta["weights"]["sha256"] == shipped.meta["weights"]["sha256"]
+    images = np.random.default_rng(0).integers(0, 256, (8, 28, 28), dtype=np.uint8)
+    np.testing.assert_array_equal(again.model.predict_proba(images),
+                                  shipped.model.predict_proba(images))
+
+
 @pytest.fixture(scope="module")
 def saved_run(tmp_path_factory: pytest.TempPathFactory, tiny: Dataset) -> tuple[Path, object]:
     model = create_model("logistic", max_iter=20)

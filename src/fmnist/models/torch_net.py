@@ -18,6 +18,7 @@ scikit-learn's code).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -114,7 +115,15 @@ class TrainedNet:
         trained = cls()
         trained.eval_batch_size = params.get("eval_batch_size")
         trained._restore(meta, params, tensors)
+        trained._state_meta = copy.deepcopy(dict(meta))
         return trained
+
+    def state_meta(self) -> dict[str, Any]:
+        """The state it was loaded from, so a loaded run saves back as the same
+        `TorchClassifier` run (`TorchClassifier` describes its own fit instead)."""
+        if getattr(self, "_state_meta", None) is None:
+            raise FmnistError(f"{type(self).__name__} was not loaded from a saved state")
+        return copy.deepcopy(self._state_meta)
 
     def _restore(self, meta: Mapping[str, Any], params: Mapping[str, Any],
                  tensors: dict[str, torch.Tensor]) -> None:

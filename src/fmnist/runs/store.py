@@ -120,7 +120,7 @@ def save(model: Any, run_dir: Path | str, meta: dict | None = None) -> Path:
     meta = dict(meta or {})
     if not hasattr(model, "classes_"):
         raise StoreError(f"cannot save {type(model).__name__}: it is not fitted (no classes_)")
-    estimator: dict[str, Any] = {"class": _class_path(type(model))}
+    estimator: dict[str, Any] = {"class": _saved_class(type(model))}
     if uses_torch_protocol(model):
         if estimator["class"] not in TORCH_CLASSES:
             raise StoreError(f"cannot save {estimator['class']}: not one of "
@@ -378,6 +378,14 @@ def _resolve_fmnist_class(dotted: str, path: Path) -> type:
 
 def _class_path(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _saved_class(cls: type) -> str:
+    """The class model.json names: a model loaded as another class (`TORCH_CLASSES`) is saved
+    as the class it was written from, so a loaded run saves back to the same run."""
+    path = _class_path(cls)
+    return next((name for name, loader in TORCH_CLASSES.items()
+                 if loader == path and name != path), path)
 
 
 
