@@ -7,12 +7,13 @@ the fitted background almost only in lightness: their chroma (a*, b*) stays the 
 their lightness is a fraction or a multiple of it, not black and not a new colour. An item differs
 in colour, or is much darker (a black tee on a grey wall is below half the wall's lightness).
 
-A neutral grey item on a neutral backdrop looks exactly like a shadow by this test, so it is only
-ever a decision about the whole mask: the shadow-like pixels are dropped when what is left (the
-"core": pixels that differ in colour or are far darker or lighter, cleaned the usual way, with the
-holes inside it filled back) still holds at least `CORE_SHARE` of the mask. A grey jumper on a
-white sheet has almost no core and is left as it was; a black tee whose wall carries shadows and
-sunlit patches keeps the tee and loses the patches.
+A neutral grey item on a neutral backdrop looks exactly like a shadow by this test, so colour
+alone never decides: shadow-like regions are dropped only where they stick out of the convex
+hull of the rest of the item (the "core": pixels that differ in colour or are far darker or
+lighter, cleaned the usual way), and only when that core holds at least `CORE_SHARE` of the
+mask. A grey jumper on a white sheet has almost no core and is left as it was; the grey sole of
+a sneaker lies within the outline of its other parts and stays; a black tee whose wall carries
+shadows and sunlit patches keeps the tee and loses the patches.
 """
 
 from __future__ import annotations
