@@ -85,6 +85,15 @@ def torch_run(few: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Path:
                 {"model": "cnn", "image_shape": [28, 28], "seed": 0})
 
 
+@pytest.fixture(scope="module")
+def mlp_run(few: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A saved mlp run: its first layer's weights fix the input size (the cnn's speednet pools
+    globally, so its weights fit any size and cannot tell a wrong one)."""
+    model = _fit(fast_model("mlp"), few.images, few.labels)
+    return save(model, tmp_path_factory.mktemp("mlp-run"),
+                {"model": "mlp", "image_shape": [28, 28], "seed": 0})
+
+
 def _copy(run: Path, tmp_path: Path) -> Path:
     target = tmp_path / "run"
     shutil.copytree(run, target)
@@ -345,7 +354,7 @@ def test_an_oversized_image_shape_allocates_nothing(torch_run: Path, tmp_path: P
     meta = _meta(run)
     meta["estimator"]["state_meta"]["input_shape"] = [100000, 100000]
     _write_meta(run, meta)
-    with pytest.raises(StoreError, match="do not fit"):
+    with pytest.raises(StoreError, match="input shape' must be an integer from 1 to 512"):
         load(run)
     meta["image_shape"] = [100000, 100000]
     _write_meta(run, meta)
@@ -357,9 +366,12 @@ def test_an_oversized_image_shape_allocates_nothing(torch_run: Path, tmp_path: P
     assert len(done.stderr.strip().splitlines()) == 1
 
 
-def test_a_cnn_cannot_be_told_another_image_size(torch_run: Path, tmp_path: Path) -> None:
-    """[64, 64] used to crash `export`; now both layers must agree with the weights."""
-    run = _copy(torch_run, tmp_path)
+@pytest.mark.parametrize("fixture", ["torch_run", "mlp_run"])
+def test_a_net_cannot_be_told_another_image_size(fixture: str, request: pytest.FixtureRequest,
+                                                 tmp_path: Path) -> None:
+    """[64, 64] used to crash `export`; now 'image_shape' must agree with the net's own input
+    shape, and that with the weights wherever the weights fix a size (the mlp's first layer)."""
+    run = _copy(request.getfixturevalue(fixture), tmp_path)
     meta = _meta(run)
     meta["image_shape"] = [64, 64]
     _write_meta(run, meta)
@@ -367,8 +379,11 @@ def test_a_cnn_cannot_be_told_another_image_size(torch_run: Path, tmp_path: Path
         load(run)
     meta["estimator"]["state_meta"]["input_shape"] = [64, 64]
     _write_meta(run, meta)
-    with pytest.raises(StoreError, match="do not fit"):
-        load(run)
+    if fixture == "mlp_run":
+        with pytest.raises(StoreError, match="do not fit"):
+            load(run)
+    else:  # global pooling: the same weights are a valid 64×64 net
+        assert load(run).model.predict(np.zeros((2, 64, 64), np.uint8)).shape == (2,)
 
 
 def test_deep_and_huge_json_is_one_line(skops_run: Path, tmp_path: Path) -> None:

@@ -13,7 +13,14 @@ hull of the rest of the item (the "core": pixels that differ in colour or are fa
 lighter, cleaned the usual way), and only when that core holds at least `CORE_SHARE` of the
 mask. A grey jumper on a white sheet has almost no core and is left as it was; the grey sole of
 a sneaker lies within the outline of its other parts and stays; a black tee whose wall carries
-shadows and sunlit patches keeps the tee and loses the patches.
+sunlit patches keeps the tee and loses the patches.
+
+Shape alone cannot tell a darker shadow from a grey part that sticks out — a bag's handle, a
+sandal's heel — so only *faint* shadows (above 0.9 of the background's lightness) count. With
+the floor at 0.5, Fashion-MNIST test images printed as product photos lost their handles and
+heels (mean pixel error 24.3 → 26.5) and the real-photo development set scored 29/41 top-1
+instead of 30/41 (a dress turned Shirt); nothing there needed the darker arm. A dark cast shadow
+therefore stays in the mask: the price of not cutting items.
 """
 
 from __future__ import annotations
@@ -24,8 +31,9 @@ from fmnist.images.mask import clean_mask, remove_thin, sticking_out
 
 # Largest chroma difference (ΔC*ab, CIE76 on a*, b*) from the background that a shadow may have.
 SHADOW_CHROMA = 4.0
-# Lightness of a shadow or lit patch relative to the background's (L* ratio), exclusive bounds.
-LIGHTNESS_RATIO = (0.5, 1.6)
+# Lightness of a shadow or lit patch relative to the background's (L* ratio), exclusive bounds:
+# darker than 0.9 may be a grey part of the item (see the module docstring).
+LIGHTNESS_RATIO = (0.9, 1.6)
 # Shadows are dropped only if the rest of the mask keeps at least this share of it.
 CORE_SHARE = 0.5
 
