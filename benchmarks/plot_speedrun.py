@@ -40,9 +40,10 @@ def read_summaries(paths: list[Path]) -> dict[str, list[dict[str, Any]]]:
 
 
 def label(summary: dict[str, Any]) -> str:
-    """Recipe name, width where it was overridden, the epochs actually trained and the seeds."""
-    params = summary.get("params", {})
-    overridden = [f"{key} {params[key]}" for key in ("width", "lr") if key in params]
+    """Recipe name, width, learning rate and augmentation where they were overridden, the epochs
+    actually trained and the seeds (older lines name the overrides `params`)."""
+    params = summary.get("overrides") or summary.get("params") or {}
+    overridden = [f"{key} {params[key]}" for key in ("width", "lr", "augment") if key in params]
     parts = [summary["recipe"], *overridden]
     return " ".join(parts) + f", {summary['epochs']} ep × {summary['seeds']} seeds"
 

@@ -11,9 +11,9 @@ lower bound on what the server alone could do.
     flock /tmp/fmnist-cpu.lock .venv/bin/python benchmarks/serve_load.py --run runs/<cnn-run> \
         --clients 64 --seconds 30
 
-Without `--run`, a CNN with the registry's default architecture (`cnn`: width 32, depth 3) is
-trained for one short epoch on 6,000 images: serving speed depends on the architecture, not on
-how long it trained.
+Without `--run`, a net with the registry's default `cnn` architecture (speednet width 20, flip
+TTA) is trained for one short epoch on 6,000 images: serving speed depends on the architecture,
+not on how long it trained.
 """
 
 from __future__ import annotations

@@ -63,17 +63,39 @@ RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
 
 
 ABLATIONS: dict[str, dict[str, Any]] = {
-    # ingredient: the overrides that switch it off in the recipe (the rest stays as it is)
+    # ingredient: the overrides that switch it off in the recipe (the rest stays as it is);
+    # the augmentations are switched off by `switch_off`, from the recipe's own list
     "whitening": {"whiten": False},  # a plain trainable 2x2 conv in its place
     "bn-bias-64x": {"bn_bias_lr": 1.0},
     "triangular": {"schedule": "linear", "warmup": 0.2},  # the old FAST_SGD schedule instead
     "label-smoothing": {"label_smoothing": 0.0},
     "lookahead": {"lookahead": False},
-    "translate": {"augment": "altflip", "tta": "flip"},  # shifted views need shifted training
-    "altflip": {"augment": "translate,flip"},  # random flips instead of alternating ones
+    "translate": {},  # no shifts (and no shifted test-time views: they need shifted training)
+    "altflip": {},  # random flips instead of alternating ones
 }
 TTA_ROWS = {"tta-shift": "flip", "tta": "none"}
 """Test-time-view ablations: the `full` nets re-scored with only these views."""
+
+
+def switch_off(ingredient: str, model_name: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    """The overrides that switch `ingredient` off in the recipe `params` of `model_name`, or None
+    when the recipe does not use it (its registry defaults count: `cnn` trains without shifts,
+    so its `translate` row would be the `full` row again)."""
+    from fmnist.models.training.augment import ordered, parse_augment
+
+    settings = create_model(model_name, **params).get_params()
+    ops = parse_augment(settings.get("augment"))
+    if ingredient == "translate":
+        if "translate" not in ops:
+            return None
+        tta = "flip" if settings.get("tta") == "flip-shift" else settings.get("tta")
+        return {"augment": ",".join(ordered(ops - {"translate"})) or "none", "tta": tta}
+    if ingredient == "altflip":
+        if "altflip" not in ops:
+            return None
+        return {"augment": ",".join(ordered(ops - {"altflip"} | {"flip"}))}
+    off = ABLATIONS[ingredient]
+    return None if all(settings.get(k) == v for k, v in off.items()) else off
 
 
 def machine(device: torch.device) -> str:
@@ -192,10 +214,14 @@ def run_recipe(name: str, args: argparse.Namespace, train: Dataset, test: Datase
     """Choose epochs (optionally), then train and score seed after seed within the time cap;
     `ablate` names the `ABLATIONS` ingredient switched off (the row is `name - ablate`)."""
     model_name, recipe = RECIPES[name]
-    params = {**recipe, **_overrides(args.set), **ABLATIONS.get(ablate or "", {}),
-              "device": str(device), "verbose": False}
+    params = {**recipe, **_overrides(args.set), "device": str(device), "verbose": False}
     if ablate:
-        name = f"{name} - {ablate}"
+        off = switch_off(ablate, model_name, params)
+        if off is None:
+            log({"recipe": name, "phase": "skipped", "ablate": ablate,
+                 "why": "the recipe does not use it"})
+            return None
+        params, name = {**params, **off}, f"{name} - {ablate}"
     if args.max_train:
         params["max_train"] = args.max_train
     per_image = warm_up(model_name, params, train, device)
@@ -235,13 +261,16 @@ def ablation(name: str, which: list[str], args: argparse.Namespace, train: Datas
              test: Dataset, device: torch.device, log: Any) -> list[dict[str, Any]]:
     """airbench's ablation table for recipe `name`: `full` (the recipe as is, its nets also
     re-scored with fewer test-time views) and each named ingredient switched off on its own."""
+    model_name, recipe = RECIPES[name]
+    own_views = create_model(model_name, **{**recipe, **_overrides(args.set)}).get_params()["tta"]
+    views = {row: mode for row, mode in TTA_ROWS.items() if mode != own_views}
     out = []
     for ingredient in which:
         if ingredient == "full":
-            full = run_recipe(name, args, train, test, device, log, rescore=tuple(
-                TTA_ROWS.values()))
+            full = run_recipe(name, args, train, test, device, log,
+                              rescore=tuple(views.values()))
             out += [full] if full else []
-            out += [_rescored_row(full, row, mode) for row, mode in TTA_ROWS.items()
+            out += [_rescored_row(full, row, mode) for row, mode in views.items()
                     if full and row in which]
             continue
         if ingredient in TTA_ROWS:

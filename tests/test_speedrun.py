@@ -18,15 +18,19 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_ablation_rows_switch_one_ingredient_off_and_rescore_the_views(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "speedrun.py"), "--recipe", "cnn",
-         "--ablate", "full,lookahead,tta", "--seeds", "1", "--epochs", "1", "--max-train", "300",
-         "--max-test", "200", "--set", "width=4", "--device", "cpu", "--out-dir", str(tmp_path)],
+         "--ablate", "full,lookahead,tta,translate,altflip", "--seeds", "1", "--epochs", "1",
+         "--max-train", "300", "--max-test", "200", "--set", "width=4", "--device", "cpu",
+         "--out-dir", str(tmp_path)],
         capture_output=True, text=True, timeout=300, cwd=ROOT,
         env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in (tmp_path / "speedrun.jsonl").read_text().splitlines()]
     rows = {r["recipe"]: r for r in lines if r.get("phase") == "summary"}
     # The `tta` row is not logged as a run of its own: it lives in the full run's re-scores.
-    assert set(rows) == {"cnn", "cnn - lookahead"}
+    assert set(rows) == {"cnn", "cnn - lookahead", "cnn - altflip"}
+    # `cnn` trains without shifts: its translate row is skipped, not a copy of the full row.
+    assert [r["ablate"] for r in lines if r.get("phase") == "skipped"] == ["translate"]
+    assert rows["cnn - altflip"]["overrides"]["augment"] == "flip"
     assert "lookahead" not in rows["cnn"]["overrides"]  # the registry default: on
     assert create_model("cnn").lookahead is True
     assert rows["cnn - lookahead"]["overrides"]["lookahead"] is False

@@ -72,9 +72,10 @@ PRESETS: dict[str, Preset] = {
         models=None,
         overrides={
             # the cnn's net at speednet's GPU width and learning rate (batch 128 on CPU, 1024
-            # on a GPU), with random erasing and more epochs
+            # on a GPU), with translate, random erasing, shifted test-time views and more
+            # epochs (a long schedule has time to learn the shifts)
             "cnn": {"width": 64, "epochs": 20, "batch_size": None, "lr": 0.19,
-                    "augment": "translate,altflip,erase"},
+                    "augment": "translate,altflip,erase", "tta": "flip-shift"},
             "resnet": {"epochs": 60},
             "vgg": {"epochs": 40},
             "mlp": {"epochs": 40},

@@ -90,8 +90,8 @@ _REDUCE = cat("none", "pca:50", "pca:100", "pca:0.95")
 
 SPACES: dict[str, Space] = {
     # neural: epochs stay at the model's default (they are the budget the pruner slices)
-    # `cnn` is speednet at a CPU width with the airbench recipe (its flip-shift test-time
-    # views need its translate + flip training, so augmentation is not searched)
+    # `cnn` is speednet at a CPU width with the airbench recipe (its flip test-time views
+    # need its flip training, so augmentation is not searched)
     "cnn": {"lr": flt(0.1, 1.0, log=True), "weight_decay": flt(3e-4, 5e-3, log=True),
             "label_smoothing": flt(0.0, 0.3), "bn_bias_lr": flt(8.0, 64.0, log=True),
             "width": cat(16, 20, 24)},
