@@ -238,7 +238,7 @@ def run_recipe(name: str, args: argparse.Namespace, train: Dataset, test: Datase
                                device, lambda rec: log({"recipe": name, **rec}))
     runs: list[dict[str, Any]] = []
     started = time.perf_counter()  # the cap bounds the seeds, not the epoch choice before them
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         spent = time.perf_counter() - started
         last = runs[-1]["train_s"] + runs[-1]["eval_s"] if runs else 0.0
         if args.time_cap and spent + last > args.time_cap:
@@ -322,6 +322,8 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipe", action="append", choices=sorted(RECIPES), required=True)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="seeds are first-seed … first-seed + seeds − 1 (add seeds to a run)")
     parser.add_argument("--epochs", type=int, help="fixed epochs (else the recipe's own)")
     parser.add_argument("--epochs-grid", help="comma list of epochs to choose from on val")
     parser.add_argument("--choose-seeds", type=int, default=1)

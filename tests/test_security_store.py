@@ -386,6 +386,23 @@ def test_a_net_cannot_be_told_another_image_size(fixture: str, request: pytest.F
         assert load(run).model.predict(np.zeros((2, 64, 64), np.uint8)).shape == (2,)
 
 
+def test_a_large_input_shape_predicts_in_small_batches(torch_run: Path, tmp_path: Path) -> None:
+    """The cnn's weights fit any size, so a run may say 512×512 (a photo-folder model trained
+    with `--size 512` does): inference then takes one image per batch, not hundreds — 256 such
+    images would hold gigabytes of activations per layer."""
+    import torch
+
+    run = _copy(torch_run, tmp_path)
+    meta = _meta(run)
+    meta["image_shape"] = meta["estimator"]["state_meta"]["input_shape"] = [512, 512]
+    _write_meta(run, meta)
+    model = load(run).model
+    assert model.eval_batch_size == 512  # the fixture's, counted in 28×28 images
+    assert model._eval_batch(torch.device("cpu")) == 1
+    assert model.predict(np.zeros((3, 512, 512), np.uint8)).shape == (3,)
+    assert load(torch_run).model._eval_batch(torch.device("cpu")) == 512
+
+
 def test_deep_and_huge_json_is_one_line(skops_run: Path, tmp_path: Path) -> None:
     run = _copy(skops_run, tmp_path)
     text = (run / META_FILE).read_text()

@@ -85,7 +85,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator, TrainedNet):
         CPU gradient accumulation, used only for nets without BatchNorm, where it is exact.
     eval_batch_size : int or None, default None
         Inference batch: None = 256 on CPU (small batches stay in cache and run ~2× faster than
-        4096, measured), 4096 on a GPU.
+        4096, measured), 4096 on a GPU; counted in 28×28 images (larger images, fewer a batch).
     random_state : int or None, default 0
         Seeds everything: weights, permutations, augmentation, dropout.
     device : {"auto", "cpu", "cuda", "mps"}, default "auto"

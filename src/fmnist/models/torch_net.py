@@ -103,7 +103,7 @@ class TrainedNet:
     n_params_ : int
         Its learned parameters.
     eval_batch_size : int or None
-        Inference batch: None = 256 on CPU, 4096 on a GPU.
+        Inference batch in 28×28 images: None = 256 on CPU, 4096 on a GPU (`_eval_batch`).
     """
 
     eval_batch_size: int | None = None
@@ -161,9 +161,13 @@ class TrainedNet:
             raise FmnistError(f"{type(self).__name__} holds no trained network")
 
     def _eval_batch(self, device: torch.device) -> int:
-        if self.eval_batch_size:
-            return int(self.eval_batch_size)
-        return 256 if device.type == "cpu" else 4096
+        """Images per inference batch: `eval_batch_size` (default 256 on CPU, 4096 on a GPU)
+        counted in 28×28 images, so larger images go in proportionally smaller batches.
+        Activations grow with the area: a 512×512 net (photo folders, `--size 512`, or a run
+        folder that says so) at 256 a batch would ask for gigabytes per layer."""
+        base = int(self.eval_batch_size or (256 if device.type == "cpu" else 4096))
+        height, width = self.input_shape_
+        return max(1, base * 28 * 28 // (height * width))
 
     def _logits(self, X: Any) -> torch.Tensor:
         self._check_fitted()
