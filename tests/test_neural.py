@@ -280,3 +280,34 @@ def test_store_saves_and_reloads_torch_models_without_pickle(small_train, small_
         loaded = store.load(tmp_path / name).model
         np.testing.assert_array_equal(loaded.predict_proba(small_test.images[:200]),
                                       model.predict_proba(small_test.images[:200]))
+
+
+def test_cpu_bf16_trains_in_bf16_only_where_the_cpu_computes_it(small_train, small_test,
+                                                                  tmp_path) -> None:
+    """`cpu_bf16="auto"` takes bf16 steps exactly where the CPU has bf16 hardware (elsewhere it
+    would be emulated and slower); True is refused there; prediction stays fp32 either way and
+    the run records what it trained in."""
+    from fmnist.errors import ConfigError
+    from fmnist.models.training.inference import native_cpu_bf16
+    from fmnist.runs import store
+
+    data = small_train.head(n_per_class=20)
+    params = {"arch": "speednet", "width": 4, "epochs": 1, "val_fraction": 0.0,
+              "device": "cpu", "verbose": False, "random_state": 0}
+    fp32 = TorchClassifier(**params).fit(data.images, data.labels)
+    auto = TorchClassifier(**params, cpu_bf16="auto").fit(data.images, data.labels)
+    assert auto.train_bf16_ is native_cpu_bf16() and fp32.train_bf16_ is False
+    proba = auto.predict_proba(small_test.images[:50])
+    assert proba.dtype == np.float64 and np.allclose(proba.sum(1), 1.0)
+    if native_cpu_bf16():  # the steps really ran in bf16: other weights than fp32's
+        assert not _same(_weights(fp32), _weights(auto))
+    else:
+        assert _same(_weights(fp32), _weights(auto))
+        with pytest.raises(ConfigError, match="no native bf16"):
+            TorchClassifier(**params, cpu_bf16=True).fit(data.images, data.labels)
+    with pytest.raises(ConfigError, match="cpu_bf16 must be"):
+        TorchClassifier(**params, cpu_bf16="maybe").fit(data.images, data.labels)
+    store.save(auto, tmp_path / "run", {"model": "speednet"})
+    meta = json.loads((tmp_path / "run" / "model.json").read_text())
+    expected = "bf16" if native_cpu_bf16() else "fp32"
+    assert meta["estimator"]["state_meta"]["train_precision"] == expected

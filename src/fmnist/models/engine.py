@@ -117,7 +117,7 @@ def train_step(run: Run, idx: torch.Tensor, step: int, gen: torch.Generator, epo
                 gen=gen, epoch=epoch, indices=mi, translate=cfg.translate,
                 base_flip=run.base_flip))
         yb = run.y[mi]
-        with autocast(run.device):
+        with autocast(run.device, cpu_bf16=cfg.cpu_bf16):
             logits = run.forward(to_input(xb))
         losses = F.cross_entropy(logits.float(), yb, reduction="none",
                                  label_smoothing=cfg.label_smoothing)

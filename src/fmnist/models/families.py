@@ -115,8 +115,10 @@ CPU_SPEED_RECIPE: dict[str, Any] = {
     # 10k subset), batch fixed at 128 on every device — 0.5 must not be scaled linearly to a
     # GPU's 1024 (docs/neural.md). No translate: in 6 epochs the shifted images are examples
     # the net has no time to learn (0.9366 vs 0.9329 on 60k, 3 seeds), and without them the
-    # shifted test-time views go too (2 views: 3× faster prediction).
+    # shifted test-time views go too (2 views: 3× faster prediction). bf16 training steps
+    # where the CPU computes bf16 natively: 119 s instead of 158 s, same accuracy (3 seeds).
     **SPEED_RECIPE, "batch_size": 128, "lr": 0.5, "augment": "altflip", "tta": "flip",
+    "cpu_bf16": "auto",
 }
 _neural("cnn", "our fast CNN: speednet at width 20 (patch whitening, dirac init, 20-80-80), "
         "the airbench recipe at lr 0.5 with flips only, flip TTA; 6 epochs",

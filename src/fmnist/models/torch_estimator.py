@@ -35,6 +35,7 @@ from fmnist.models.torch_net import (
     parse_hidden,
     state_params,
 )
+from fmnist.models.training.inference import native_cpu_bf16
 
 
 class TorchClassifier(ClassifierMixin, BaseEstimator, TrainedNet):
@@ -65,6 +66,10 @@ class TorchClassifier(ClassifierMixin, BaseEstimator, TrainedNet):
         Cross-entropy label smoothing.
     lookahead : bool, default False
         airbench's weight averaging.
+    cpu_bf16 : bool or "auto", default False
+        Training steps on a CPU in bf16 autocast (weights, optimiser and prediction stay fp32):
+        True (refused on a CPU that does not compute bf16 natively, where it would be slower),
+        "auto" (when it does), False. No effect on a GPU, which trains in bf16 anyway.
     augment : bool or str, default False
         True, or a comma list of translate, flip, altflip, erase and registered names;
         `translate` is the largest shift in pixels.
@@ -119,6 +124,8 @@ class TorchClassifier(ClassifierMixin, BaseEstimator, TrainedNet):
         Images trained on (after `max_train` and the validation hold-out).
     device_ : str
         Where it trained.
+    train_bf16_ : bool
+        Whether its training steps ran in bf16 (a GPU, or `cpu_bf16` on a CPU).
     tta_, tta_mode_ : bool, str
         Whether and how prediction averages augmented views.
     """
@@ -156,6 +163,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator, TrainedNet):
         device: str = "auto",
         num_threads: int | None = None,
         compile: bool = False,
+        cpu_bf16: bool | str = False,
         checkpoint_dir: str | None = None,
         resume: bool = False,
         verbose: bool = True,
@@ -171,11 +179,24 @@ class TorchClassifier(ClassifierMixin, BaseEstimator, TrainedNet):
         self.max_train, self.micro_batch = max_train, micro_batch
         self.eval_batch_size, self.random_state, self.device = eval_batch_size, random_state, device
         self.num_threads, self.compile, self.checkpoint_dir = num_threads, compile, checkpoint_dir
-        self.resume, self.verbose = resume, verbose
+        self.cpu_bf16, self.resume, self.verbose = cpu_bf16, resume, verbose
 
     # -- building ---
     def _build(self, input_shape: tuple[int, int], n_classes: int) -> torch.nn.Module:
         return build_from_params(self.get_params(deep=False), input_shape, n_classes)
+
+    def _cpu_bf16(self, device: torch.device) -> bool:
+        """Whether training steps run in bf16 on this device (see `cpu_bf16`)."""
+        wanted = {"true": True, "false": False}.get(str(self.cpu_bf16).lower(), self.cpu_bf16)
+        if wanted not in (True, False, "auto"):
+            raise ConfigError(f"cpu_bf16 must be true, false or auto, got {self.cpu_bf16!r}")
+        if device.type != "cpu" or wanted is False:
+            return False
+        native = native_cpu_bf16()
+        if wanted is True and not native:
+            raise ConfigError("cpu_bf16=true, but this CPU has no native bf16 (it would be "
+                              "emulated and slower than fp32); use cpu_bf16=auto or false")
+        return native
 
     def _tta_mode(self, ops: frozenset[str]) -> str:
         """The test-time views (`inference.TTA_MODES`) these settings ask for, checked against
@@ -260,6 +281,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator, TrainedNet):
         net = self._build(self.input_shape_, len(self.classes_))
         init_from_data(net, as_tensor(images[tr[:5000]]))
         device = engine.pick_device(self.device)
+        self.train_bf16_ = self._cpu_bf16(device) or device.type == "cuda"
         cfg = self._config(ops, seed, device, self._fingerprint(images, y_idx, weights))
         t0 = time.perf_counter()
         result = engine.train(
@@ -289,6 +311,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator, TrainedNet):
             translate=int(self.translate), lookahead=bool(self.lookahead),
             patience=self.patience, restore_best=bool(self.restore_best),
             micro_batch=self.micro_batch, seed=seed, device=device, compile=bool(self.compile),
+            cpu_bf16=self.train_bf16_ if device.type == "cpu" else False,
             eval_batch_size=self._eval_batch(device), val_tta=self.tta_mode_,
             checkpoint_dir=None if self.checkpoint_dir is None else str(self.checkpoint_dir),
             resume=bool(self.resume), verbose=bool(self.verbose), fingerprint=fingerprint)
@@ -319,6 +342,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator, TrainedNet):
             "best_epoch": self.best_epoch_, "history": self.history_,
             "interrupted": bool(self.interrupted_), "n_train": int(self.n_train_),
             "fit_seconds": float(self.fit_seconds_),
+            "train_precision": "bf16" if getattr(self, "train_bf16_", False) else "fp32",
         }
 
     @classmethod
@@ -332,6 +356,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator, TrainedNet):
         est.best_epoch_ = meta.get("best_epoch")
         est.history_ = list(meta.get("history") or [])
         est.interrupted_ = bool(meta.get("interrupted", False))
+        est.train_bf16_ = meta.get("train_precision") == "bf16"
         est.stopped_early_ = False
         est.n_train_ = int(meta.get("n_train", 0))
         est.fit_seconds_ = float(meta.get("fit_seconds", 0.0))

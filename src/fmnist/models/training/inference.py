@@ -1,8 +1,10 @@
 """Device placement, precision and prediction (with test-time augmentation) for torch nets.
 
 Layout: channels_last everywhere — oneDNN's fast layout on CPU (measured) and the tensor-core
-layout on a GPU. Precision: bf16 autocast on CUDA (no loss scaling needed), fp32 elsewhere.
-Training and prediction share these choices, so a reloaded model computes the same outputs.
+layout on a GPU. Precision: bf16 autocast on CUDA (no loss scaling needed), fp32 elsewhere;
+training on a CPU may also run its steps in bf16 (`cpu_bf16`, on CPUs that compute bf16
+natively), while prediction on a CPU stays fp32 — so a reloaded model, its ONNX export and the
+server compute the same outputs whatever the training precision was.
 """
 
 from __future__ import annotations
@@ -26,9 +28,20 @@ def to_input(xb: torch.Tensor) -> torch.Tensor:
     return xb.float().contiguous(memory_format=torch.channels_last)
 
 
-def autocast(device: torch.device) -> torch.autocast:
-    """bf16 autocast on CUDA (tensor cores, no loss scaling needed); plain fp32 elsewhere."""
+def autocast(device: torch.device, cpu_bf16: bool = False) -> torch.autocast:
+    """bf16 autocast on CUDA (tensor cores, no loss scaling needed); on a CPU only with
+    `cpu_bf16` (training steps); plain fp32 otherwise."""
+    if device.type == "cpu":
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_bf16)
     return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+
+def native_cpu_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AVX512-BF16 or AMX, as oneDNN reports):
+    there bf16 training steps ran 1.5–1.6× faster than fp32 (speednet-20, 2-core Zen 4,
+    benchmarks/RESULTS.md); elsewhere bf16 is emulated and slower than fp32."""
+    return bool(torch.backends.mkldnn.is_available()
+                and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def tta_views(x: torch.Tensor, mode: str) -> list[tuple[torch.Tensor, float]]:
