@@ -88,7 +88,8 @@ def plain_eager(x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, y_te: np.n
 def bench_seed1(args: argparse.Namespace) -> None:
     train, test = load_fashion_mnist("train"), load_fashion_mnist("test")
     # The engine's run: its own 80/20 stratified split; the baseline trains on the same 48k.
-    model = create_model("cnn-seed1", epochs=args.epochs, verbose=False)
+    params = json.loads(args.params) if args.params else {}
+    model = create_model("cnn-seed1", epochs=args.epochs, verbose=False, **params)
     t0 = time.perf_counter()
     model.fit(train.images, train.labels)
     fit_s = time.perf_counter() - t0
@@ -100,7 +101,7 @@ def bench_seed1(args: argparse.Namespace) -> None:
                        args.baseline_epochs)
     ours_med = statistics.median(ours[1:])
     base_med = statistics.median(base["epoch_seconds"][1:])
-    _emit({"bench": "seed1", "n_train": model.n_train_, "epochs": args.epochs,
+    _emit({"bench": "seed1", "params": params, "n_train": model.n_train_, "epochs": args.epochs,
            "ours_epoch_seconds": ours, "ours_median_s": round(ours_med, 2),
            "ours_fit_s": round(fit_s, 1), "ours_test_accuracy": acc,
            "baseline_epochs": args.baseline_epochs, "baseline_epoch_seconds": base["epoch_seconds"],
@@ -284,6 +285,7 @@ def main() -> None:
     p = sub.add_parser("seed1")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--baseline-epochs", type=int, default=10)
+    p.add_argument("--params", default=None, help="JSON parameter overrides of ours")
     p = sub.add_parser("cnn")
     p.add_argument("runs", nargs="+", help='JSON parameter overrides per run, e.g. '
                    '\'{"width": 16, "epochs": 5}\'')
