@@ -256,6 +256,34 @@ def test_a_grey_handle_is_not_a_shadow() -> None:
     assert mask[handle & ~_shirt_mask()].mean() > 0.9
 
 
+TEAL = (132, 204, 201)  # a coloured paper backdrop (C*ab about 25)
+
+
+def test_a_dark_cast_shadow_on_a_coloured_backdrop_is_dropped() -> None:
+    """A brown item on teal paper casting a shadow at 0.62 of the paper's brightness (as a
+    sneaker's contact shadow in a real product photo): too dark for the faint-shadow rule, but
+    the paper's colour shows it is only the paper, darker — it goes, the item stays."""
+    photo = _photo((110, 80, 60), TEAL, texture=3.0)
+    yy, xx = np.ogrid[:H, :W]
+    shadow = (yy >= 140) & (yy < 178) & (xx >= 112) & (xx < 158)
+    photo[shadow] = (photo[shadow] * 0.62).astype(np.uint8)
+    mask = _steps(Image.fromarray(photo))["mask"] > 127
+    assert mask[shadow].mean() < 0.1
+    assert _iou(mask, _shirt_mask()) > 0.9
+
+
+def test_a_grey_handle_on_a_coloured_backdrop_stays() -> None:
+    """The grey handle of `test_a_grey_handle_is_not_a_shadow` on teal paper: as dark relative to
+    the paper as a shadow, but grey, not teal — it stays."""
+    photo = _photo((25, 25, 25), TEAL, texture=3.0)
+    yy, xx = np.ogrid[:H, :W]
+    ring = np.hypot(yy - 60, xx - 80)
+    handle = (ring > 22) & (ring < 30) & (yy < 60)
+    photo[handle] = (140, 140, 140)
+    mask = _steps(Image.fromarray(photo))["mask"] > 127
+    assert mask[handle & ~_shirt_mask()].mean() > 0.9
+
+
 def test_grey_items_on_white_are_not_shadows() -> None:
     """A mid-grey tee on white and a black tee with a grey chest band: both look like "white,
     only darker" in places, and both keep their whole outline."""

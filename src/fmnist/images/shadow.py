@@ -20,7 +20,13 @@ sandal's heel — so only *faint* shadows (above 0.9 of the background's lightne
 the floor at 0.5, Fashion-MNIST test images printed as product photos lost their handles and
 heels (mean pixel error 24.3 → 26.5) and the real-photo development set scored 29/41 top-1
 instead of 30/41 (a dress turned Shirt); nothing there needed the darker arm. A dark cast shadow
-therefore stays in the mask: the price of not cutting items.
+therefore stays in the mask on a white or grey backdrop: the price of not cutting items.
+
+On a coloured backdrop colour does tell them apart: a shadow on teal paper is teal, darker and
+less saturated along the same hue, while a grey handle or a black sole is near grey. There,
+shadows down to half the backdrop's lightness go (a tan sneaker's contact shadow on teal paper
+in the development set). The cost: a part of the item in the backdrop's own hue and darker
+(a red shoe's dark-red collar on red paper) can be taken for shadow where it sticks out.
 """
 
 from __future__ import annotations
@@ -34,6 +40,11 @@ SHADOW_CHROMA = 4.0
 # Lightness of a shadow or lit patch relative to the background's (L* ratio), exclusive bounds:
 # darker than 0.9 may be a grey part of the item (see the module docstring).
 LIGHTNESS_RATIO = (0.9, 1.6)
+# On a coloured backdrop (chroma C*ab at least this) colour tells a grey part from a shadow, so
+# darker shadows count there: down to DARK_SHADOW_RATIO of the backdrop's lightness, with the
+# backdrop's hue and its chroma scaled by DARK_SHADOW_RATIO..1.1 (less light, less colour).
+COLOURED_BACKDROP_CHROMA = 12.0
+DARK_SHADOW_RATIO = 0.5
 # Shadows are dropped only if the rest of the mask keeps at least this share of it.
 CORE_SHARE = 0.5
 
@@ -44,7 +55,24 @@ def lighting_only(lab: np.ndarray, surface: np.ndarray) -> np.ndarray:
     chroma = np.hypot(lab[..., 1] - surface[..., 1], lab[..., 2] - surface[..., 2])
     ratio = (lab[..., 0] + 1.0) / (surface[..., 0] + 1.0)
     low, high = LIGHTNESS_RATIO
-    return (chroma < SHADOW_CHROMA) & (ratio > low) & (ratio < high)
+    faint = (chroma < SHADOW_CHROMA) & (ratio > low) & (ratio < high)
+    return faint | (_backdrop_colour_scaled(lab, surface) & (ratio > DARK_SHADOW_RATIO)
+                    & (ratio <= low))
+
+
+def _backdrop_colour_scaled(lab: np.ndarray, surface: np.ndarray) -> np.ndarray:
+    """Pixels of a coloured backdrop's hue whose chroma is the backdrop's times 0.5–1.1.
+
+    Darkening a colour shrinks its (a*, b*) towards grey along the same direction, so a shadow
+    on teal paper lies on the line from grey to the paper's colour, within `SHADOW_CHROMA` of
+    it; a grey handle or a black sole sits near grey, at a small fraction of the way."""
+    sa, sb = surface[..., 1], surface[..., 2]
+    chroma2 = sa * sa + sb * sb
+    coloured = chroma2 >= COLOURED_BACKDROP_CHROMA ** 2
+    scale = np.sqrt(np.maximum(chroma2, 1e-6))
+    along = (lab[..., 1] * sa + lab[..., 2] * sb) / (scale * scale)
+    across = np.abs(lab[..., 1] * sb - lab[..., 2] * sa) / scale
+    return coloured & (across < SHADOW_CHROMA) & (along > DARK_SHADOW_RATIO) & (along < 1.1)
 
 
 def shadow_regions(lighting: np.ndarray, mask: np.ndarray) -> np.ndarray:
