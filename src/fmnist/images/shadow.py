@@ -42,9 +42,11 @@ SHADOW_CHROMA = 4.0
 LIGHTNESS_RATIO = (0.9, 1.6)
 # On a coloured backdrop (chroma C*ab at least this) colour tells a grey part from a shadow, so
 # darker shadows count there: down to DARK_SHADOW_RATIO of the backdrop's lightness, with the
-# backdrop's hue and its chroma scaled by DARK_SHADOW_RATIO..1.1 (less light, less colour).
+# backdrop's hue and its chroma scaled by a factor in SHADOW_CHROMA_SCALE (less light, less
+# colour; exclusive bounds).
 COLOURED_BACKDROP_CHROMA = 12.0
 DARK_SHADOW_RATIO = 0.5
+SHADOW_CHROMA_SCALE = (DARK_SHADOW_RATIO, 1.1)
 # Shadows are dropped only if the rest of the mask keeps at least this share of it.
 CORE_SHARE = 0.5
 
@@ -61,7 +63,8 @@ def lighting_only(lab: np.ndarray, surface: np.ndarray) -> np.ndarray:
 
 
 def _backdrop_colour_scaled(lab: np.ndarray, surface: np.ndarray) -> np.ndarray:
-    """Pixels of a coloured backdrop's hue whose chroma is the backdrop's times 0.5–1.1.
+    """Pixels of a coloured backdrop's hue whose chroma is the backdrop's times
+    `SHADOW_CHROMA_SCALE`.
 
     Darkening a colour shrinks its (a*, b*) towards grey along the same direction, so a shadow
     on teal paper lies on the line from grey to the paper's colour, within `SHADOW_CHROMA` of
@@ -72,7 +75,8 @@ def _backdrop_colour_scaled(lab: np.ndarray, surface: np.ndarray) -> np.ndarray:
     scale = np.sqrt(np.maximum(chroma2, 1e-6))
     along = (lab[..., 1] * sa + lab[..., 2] * sb) / (scale * scale)
     across = np.abs(lab[..., 1] * sb - lab[..., 2] * sa) / scale
-    return coloured & (across < SHADOW_CHROMA) & (along > DARK_SHADOW_RATIO) & (along < 1.1)
+    low, high = SHADOW_CHROMA_SCALE
+    return coloured & (across < SHADOW_CHROMA) & (along > low) & (along < high)
 
 
 def shadow_regions(lighting: np.ndarray, mask: np.ndarray) -> np.ndarray:
