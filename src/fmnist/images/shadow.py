@@ -70,11 +70,10 @@ def _backdrop_colour_scaled(lab: np.ndarray, surface: np.ndarray) -> np.ndarray:
     on teal paper lies on the line from grey to the paper's colour, within `SHADOW_CHROMA` of
     it; a grey handle or a black sole sits near grey, at a small fraction of the way."""
     sa, sb = surface[..., 1], surface[..., 2]
-    chroma2 = sa * sa + sb * sb
+    chroma2 = np.maximum(sa * sa + sb * sb, 1e-6)
     coloured = chroma2 >= COLOURED_BACKDROP_CHROMA ** 2
-    scale = np.sqrt(np.maximum(chroma2, 1e-6))
-    along = (lab[..., 1] * sa + lab[..., 2] * sb) / (scale * scale)
-    across = np.abs(lab[..., 1] * sb - lab[..., 2] * sa) / scale
+    along = (lab[..., 1] * sa + lab[..., 2] * sb) / chroma2
+    across = np.abs(lab[..., 1] * sb - lab[..., 2] * sa) / np.sqrt(chroma2)
     low, high = SHADOW_CHROMA_SCALE
     return coloured & (across < SHADOW_CHROMA) & (along > low) & (along < high)
 
