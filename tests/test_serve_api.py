@@ -124,6 +124,30 @@ def test_json_predictions_match_the_model(client, run_dir, small_test):
     assert set(body["timing"]) >= {"decode_ms", "queue_ms", "inference_ms", "total_ms"}
 
 
+def test_json_that_only_the_standard_library_reads_is_read_the_same(client, small_test):
+    """A byte-order mark and a lone surrogate in an unused string: orjson refuses both, `json`
+    reads both, and the server answers as `json` would (fmnist.serve.inputs._load_json)."""
+    image = small_test.images[0].tolist()
+    plain = client.post("/predict", json={"image": image}).json()["predictions"][0]
+    with_bom = b"\xef\xbb\xbf" + json.dumps({"image": image}).encode()
+    answer = client.post("/predict", content=with_bom,
+                         headers={"content-type": "application/json"})
+    assert answer.status_code == 200 and answer.json()["predictions"][0]["top"] == plain["top"]
+    surrogate = json.dumps({"image": image, "note": "\ud800"}).encode()
+    refused = client.post("/predict", content=surrogate,
+                          headers={"content-type": "application/json"})
+    assert (refused.status_code, refused.json()["error"]) == (422, "invalid_request")
+
+
+def test_predict_is_documented_with_its_top_k_bounds(client):
+    operation = client.get("/openapi.json").json()["paths"]["/predict"]["post"]
+    (top_k,) = operation["parameters"]
+    assert top_k["name"] == "top_k" and top_k["schema"]["maximum"] == 100
+    assert set(operation["requestBody"]["content"]) == {"multipart/form-data",
+                                                         "application/json"}
+    assert client.get("/predict").status_code == 405
+
+
 def test_json_bare_array_and_top_k(client, small_test):
     body = client.post("/predict?top_k=2", json=small_test.images[0].tolist()).json()
     (pred,) = body["predictions"]
@@ -221,6 +245,13 @@ BAD_REQUESTS = [
     ("top_k=0", _json([ROW] * 28) | {"params": {"top_k": 0}}, 422, "invalid_request"),
     ("top_k not a number", _json([ROW] * 28) | {"params": {"top_k": "many"}}, 422,
      "invalid_request"),
+    ("top_k=101", _json([ROW] * 28) | {"params": {"top_k": 101}}, 422, "invalid_request"),
+    ("top_k with an underscore", _json([ROW] * 28) | {"params": {"top_k": "1_0"}}, 422,
+     "invalid_request"),
+    ("top_k in Arabic digits", _json([ROW] * 28) | {"params": {"top_k": "\u0663"}}, 422,
+     "invalid_request"),
+    ("infinite pixel", {"content": "[" + ",".join(["[1e400" + ",0" * 27 + "]"] * 28) + "]",
+                        "headers": {"content-type": "application/json"}}, 422, "invalid_pixels"),
 ]
 
 
