@@ -26,8 +26,7 @@ QUICK_CNN_EPOCHS = PRESETS["quick"].overrides["cnn"]["epochs"]  # what `compare`
 
 def _start(*args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "fmnist", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ})
 
 
 def _interrupt_after(process: subprocess.Popen, marker: str, timeout: float = 240,
@@ -64,11 +63,9 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.usefixtures("fmnist_train")
 def test_interrupted_train_exits_130_and_resume_counts_all_training(tmp_path: Path) -> None:
-    # 8 epochs of ~0.8 s: the signal, 0.5 s after epoch 1's line, lands mid-training even when
-    # a busy machine delays it by seconds (with 4 epochs a loaded run once finished first)
-    process = _start("train", "cnn", "--epochs", "8", *SMALL_CNN, "--set", "width=8",
+    process = _start("train", "cnn", "--epochs", "4", *SMALL_CNN, "--set", "width=8",
                      "--out", str(tmp_path))
-    output = _interrupt_after(process, "epoch 1/8:", delay=0.5)  # past epoch 1's checkpoint
+    output = _interrupt_after(process, "epoch 1/4:", delay=0.5)  # past epoch 1's checkpoint
     assert process.returncode == 130, output
     assert "interrupted" in output and "Traceback" not in output
     (run_dir,) = tmp_path.iterdir()
@@ -84,7 +81,7 @@ def test_interrupted_train_exits_130_and_resume_counts_all_training(tmp_path: Pa
     meta = json.loads((run_dir / "model.json").read_text())
     assert done["status"] == "done" == meta["status"]
     history = json.loads((run_dir / "history.json").read_text())["history"]
-    assert [h["epoch"] for h in history] == list(range(1, 9))
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4]
     # The whole training: the interrupted session's seconds plus the resumed epochs'.
     resumed_epochs = sum(h["seconds"] for h in history[trained_before:])
     assert meta["metrics"]["fit_seconds"] >= first_session + 0.9 * resumed_epochs
