@@ -25,8 +25,16 @@ QUICK_CNN_EPOCHS = PRESETS["quick"].overrides["cnn"]["epochs"]  # what `compare`
 
 
 def _start(*args: str) -> subprocess.Popen:
+    """`python -m fmnist ARGS` with SIGINT at its default disposition: a suite started in the
+    background of a non-interactive shell (`pytest &`) inherits SIGINT ignored, Python then
+    installs no KeyboardInterrupt handler, and the child would rightly train on."""
     return subprocess.Popen([sys.executable, "-m", "fmnist", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env={**os.environ})
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ},
+                            preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _interrupt_after(process: subprocess.Popen, marker: str, timeout: float = 240,
