@@ -54,6 +54,11 @@ class Phase:
     server_cpu_ms_per_request: float  # user + system CPU over the timed phase, per request
     client_cpu_ms_per_request: float  # the load generator's own (it shares the cores)
     load_average_1min: float  # at the end of the phase
+    # From each answer's `timing` (the server's own clock): where a request's time went.
+    handler_ms_p50: float  # the /predict handler from its start to its answer
+    queue_ms_p50: float  # of which waiting for the batcher's thread
+    model_ms_per_image_p50: float  # the model call that included the request, per image in it
+    batch_images_mean: float  # images in that call
 
 
 def free_port() -> int:
@@ -111,6 +116,14 @@ def start_server(command: list[str], port: int) -> subprocess.Popen:
     raise RuntimeError("server did not start within 120 s")
 
 
+def answer_timing(status: int, payload: bytes) -> dict | None:
+    """A good answer's `timing` (status 200 and at least one prediction), else None."""
+    if status != 200:
+        return None
+    answer = json.loads(payload)
+    return answer["timing"] if answer.get("predictions") else None
+
+
 class HttpxUser:
     """One simulated user on httpx: its own client, so its own keep-alive connection.
 
@@ -122,13 +135,14 @@ class HttpxUser:
     def __init__(self, url: str) -> None:
         self.client = httpx.AsyncClient(base_url=url, timeout=30)
 
-    async def post(self, body: bytes) -> bool:
+    async def post(self, body: bytes) -> dict | None:
+        """The answer's `timing`, or None for a failed request."""
         try:
             r = await self.client.post("/predict", content=body,
                                        headers={"content-type": "application/json"})
-            return r.status_code == 200 and bool(r.json()["predictions"])
+            return answer_timing(r.status_code, r.content)
         except httpx.HTTPError:
-            return False
+            return None
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -148,7 +162,8 @@ class RawUser:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
-    async def post(self, body: bytes) -> bool:
+    async def post(self, body: bytes) -> dict | None:
+        """The answer's `timing`, or None for a failed request."""
         try:
             if self.writer is None:
                 self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
@@ -160,11 +175,11 @@ class RawUser:
             length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
                           if line.lower().startswith(b"content-length:"))
             payload = await self.reader.readexactly(length)
-            return status == 200 and bool(json.loads(payload)["predictions"])
+            return answer_timing(status, payload)
         except (OSError, ValueError, StopIteration, asyncio.IncompleteReadError,
                 asyncio.LimitOverrunError):
             await self.aclose()
-            return False
+            return None
 
     async def aclose(self) -> None:
         if self.writer is not None:
@@ -177,6 +192,7 @@ async def run_phase(url: str, bodies: list[bytes], clients: int, seconds: float,
     """`clients` users sending back to back for `warmup` + `seconds`; only requests that start
     after the warm-up (connections open, caches warm) are timed, but every failure counts."""
     latencies: list[float] = []
+    timings: list[dict] = []
     failed = 0
     rss: list[float] = []
     cpu: list[tuple[float, float]] = []  # (server, clients) at the start and end of timing
@@ -192,10 +208,12 @@ async def run_phase(url: str, bodies: list[bytes], clients: int, seconds: float,
                 body = bodies[i % len(bodies)]
                 i += clients
                 t0 = time.perf_counter()
-                ok = await user.post(body)
+                timing = await user.post(body)
                 if t0 >= begin:
                     latencies.append(time.perf_counter() - t0)
-                failed += not ok
+                    if timing is not None:
+                        timings.append(timing)
+                failed += timing is None
         finally:
             await user.aclose()
 
@@ -218,7 +236,12 @@ async def run_phase(url: str, bodies: list[bytes], clients: int, seconds: float,
                  round(rss[-1], 1), [round(r, 1) for r in rss[::20]],
                  round((server1 - server0) * 1e3 / max(len(ms), 1), 3),
                  round((client1 - client0) * 1e3 / max(len(ms), 1), 3),
-                 round(os.getloadavg()[0], 2))
+                 round(os.getloadavg()[0], 2),
+                 round(float(np.median([t["total_ms"] for t in timings])), 2),
+                 round(float(np.median([t["queue_ms"] for t in timings])), 2),
+                 round(float(np.median([t["inference_ms"] / t["batch_images"]
+                                        for t in timings])), 3),
+                 round(float(np.mean([t["batch_images"] for t in timings])), 1))
 
 
 def run_async(coro):
@@ -285,6 +308,11 @@ def main() -> None:
           f"×{load.p50_ms / base.p50_ms:.1f} vs 1 client; "
           f"RSS change over the loaded run {load.rss_end_mb - load.rss_start_mb:+.1f} MB")
     print(f"server RSS every 10 s under load (MB): {load.rss_every_10s_mb}")
+    for p in phases:  # the server's own clock, from each answer's `timing`
+        print(f"{p.clients} clients: in the handler {p.handler_ms_p50} ms (p50), of which "
+              f"queue {p.queue_ms_p50} ms; model "
+              f"{p.model_ms_per_image_p50} ms per image (p50) in calls of "
+              f"{p.batch_images_mean} images on average")
     if args.json:
         args.json.write_text(json.dumps({"model": model, "run": str(run),
                                          "health": health,
