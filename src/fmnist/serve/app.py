@@ -33,7 +33,7 @@ from fmnist.runs.store import LoadedRun, load
 from fmnist.serve.backends import make_backend
 from fmnist.serve.batching import MicroBatcher
 from fmnist.serve.errors import ApiError, install_handlers
-from fmnist.serve.inputs import parse_json_images
+from fmnist.serve.inputs import JSON_HELP, parse_json_images
 from fmnist.serve.limits import BodySizeLimit
 from fmnist.serve.origin import OriginGuard, normalise_origin
 from fmnist.serve.photos import MAX_PIXELS, photo_to_image
@@ -56,8 +56,7 @@ PREDICT_DOCS = {
     "requestBody": {"required": True, "content": {
         "multipart/form-data": {"schema": {"type": "object", "properties": {
             "file": {"type": "string", "format": "binary"}}}},
-        "application/json": {"schema": {"description": 'a 28×28 array of 0–255, '
-                                        '{"image": array} or {"images": [arrays]}'}}}},
+        "application/json": {"schema": {"description": JSON_HELP}}}},
 }
 
 
