@@ -4,7 +4,8 @@ The load test (`serve_load.py`) gives the end-to-end numbers; this script times 
 steps for one 28×28 JSON request on real test images, with no sockets, so each number is the
 step alone: JSON decode, the strict schema check, conversion to uint8, the model's forward pass
 per image at each batch size the micro-batcher makes (the model's own `predict_proba` and, where
-it can be built, the ONNX Runtime backend), and the answer (top-k, the PNG of the image, the
+they can be built, the ONNX Runtime backend and its int8 copy, with each one's accuracy on the
+official test set), and the answer (top-k, the PNG of the image, the
 JSON text). What the HTTP layer (h11, Starlette, FastAPI) adds is measured by sampling the real
 server under load (`py-spy record --pid ...`, see benchmarks/RESULTS.md).
 
@@ -96,14 +97,24 @@ def main() -> None:
     onnx = make_backend(run.model, served.image_shape, "auto", args.threads)
     if onnx.name == "onnx":
         backends["onnx"] = onnx.predict_proba
+        backends["int8"] = make_backend(run.model, served.image_shape, "int8",
+                                        args.threads).predict_proba
+    test = load_fashion_mnist("test")
+    accuracy = {name: float(np.mean(np.concatenate([fn(test.images[i:i + 500]).argmax(1)
+                                                    for i in range(0, len(test.images), 500)])
+                                    == test.labels))
+                for name, fn in backends.items() if name != "native"}  # native ≡ onnx (1e-4)
     result = {"model": run.meta.get("model"), "run": str(args.run or "shipped default"),
               "threads": args.threads, "request_us": request_stages(served, images),
-              "forward_us_per_image": forward_stages(backends, images, sizes)}
+              "forward_us_per_image": forward_stages(backends, images, sizes),
+              "test_accuracy": accuracy}
     for stage, us in result["request_us"].items():
         print(f"{stage:>24}: {us:8.1f} µs")
     print("forward µs per image at batch " + ", ".join(map(str, sizes)))
     for name, row in result["forward_us_per_image"].items():
         print(f"{name:>24}: " + ", ".join(f"{us:.0f}" for us in row.values()))
+    for name, acc in accuracy.items():
+        print(f"{name:>24}: test accuracy {acc:.4f}")
     if args.json:
         with args.json.open("a") as fh:
             fh.write(json.dumps(result) + "\n")

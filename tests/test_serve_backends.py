@@ -1,6 +1,8 @@
 """The serving backends (`fmnist.serve.backends`): ONNX Runtime gives the model's own answers
 through the real server, hostile input is still a 4xx on it, and without onnxruntime there is
-one clear path (auto falls back, an explicit `--backend onnx` is a one-line error).
+one clear path (auto falls back, an explicit `--backend onnx` is a one-line error); the int8
+graph (`--backend int8`) answers like the model on nearly every test image and refuses what it
+cannot quantize.
 
 The model is the shipped default (a ResNet-20 with flip test-time augmentation, so the graph
 holds both views), loaded through the store like `fmnist serve` does.
@@ -71,6 +73,35 @@ def test_hostile_json_is_still_4xx_on_the_onnx_backend(shipped) -> None:
             assert (got, json.loads(body)["error"]) == (status, code)
         got, _, body = json_post(sock, json.dumps({"image": [[0] * 28] * 28}))  # still served
         assert got == 200 and json.loads(body)["predictions"]
+
+
+def test_int8_backend_names_the_models_class_on_nearly_every_image(shipped,
+                                                                  fmnist_test) -> None:
+    int8 = make_backend(shipped.model, (28, 28), "int8")
+    assert int8.name == "int8" and "of 2,000 test images" in int8.note
+    images, labels = fmnist_test.images[-1000:], fmnist_test.labels[-1000:]  # not the check's
+    fp32 = make_backend(shipped.model, (28, 28), "onnx").predict_proba(images)
+    got = int8.predict_proba(images)
+    assert got.shape == fp32.shape and np.allclose(got.sum(axis=1), 1, atol=1e-4)
+    assert np.mean(got.argmax(1) == fp32.argmax(1)) >= 0.99
+    assert abs(np.mean(got.argmax(1) == labels) - np.mean(fp32.argmax(1) == labels)) <= 0.01
+    assert not np.array_equal(got, fp32)  # really another graph, not the fp32 one renamed
+
+
+def test_int8_refuses_what_it_cannot_quantize(shipped, small_train) -> None:
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from fmnist.runs.quantize import int8_graph
+
+    knn = KNeighborsClassifier(1).fit(small_train.images[:50].reshape(50, -1),
+                                      small_train.labels[:50])
+    with pytest.raises(FmnistError, match="torch networks only"):
+        make_backend(knn, (28, 28), "int8")
+    with pytest.raises(FmnistError, match="calibrated on 28×28 images"):
+        make_backend(shipped.model, (32, 32), "int8")
+    with pytest.raises(FmnistError, match="cannot build the int8 graph: ") as error:
+        int8_graph(b"not an ONNX graph")
+    assert "\n" not in str(error.value)
 
 
 def test_auto_picks_onnx_for_a_network_and_native_for_a_classical_model(shipped,
