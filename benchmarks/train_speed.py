@@ -289,7 +289,8 @@ def bench_profile(args: argparse.Namespace) -> None:
     dev = pick_device(model.device_)
     cfg = engine.TrainConfig(epochs=1, batch_size=args.batch, lr=0.01, optimizer="sgd",
                              device=dev, verbose=False,
-                             augment=engine.parse_augment(model.get_params()["augment"]))
+                             augment=engine.parse_augment(model.get_params()["augment"]),
+                             cpu_bf16=dev.type == "cpu" and model.train_bf16_)  # as fit ran
     x = torch.from_numpy(data.images.copy()).unsqueeze(1)
     y = torch.from_numpy(data.labels.astype(np.int64))
     run = engine.setup(model.net_, x, y, None, None, None, cfg)
