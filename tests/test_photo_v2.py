@@ -1,7 +1,8 @@
 """Photo pipeline v2 on synthetic photos made here: each step, and the whole conversion.
 
 The hard conditions of real photos, drawn in a few lines each: a white item on white, a dark item
-on dark, an item on a colour gradient hanging from a thin hanger line, a transparent PNG. The
+on dark, an item on a colour gradient hanging from a thin hanger line, a transparent PNG, an item
+on a busy patchwork of colours. The
 mask must cover the item and not the hanger or the background, within a tolerance.
 """
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from scipy import ndimage
 from skimage.color import rgb2lab
 
 from fmnist.images import background as bgmod
@@ -132,6 +134,32 @@ def test_item_on_a_gradient_with_a_hanger() -> None:
     assert _iou(mask, _shirt_mask()) > 0.9
     assert mask[8:45, 70:90].mean() < 0.05  # the hanger is not part of the item
     assert not mask[:, :20].any()  # the dark end of the gradient is background
+
+
+def _patchwork(seed: int) -> np.ndarray:
+    """A busy backdrop: 9-pixel patches of five colours (a floral bedspread, a rug), softened."""
+    palette = np.array([(200, 60, 50), (240, 200, 80), (60, 120, 60), (230, 230, 220),
+                        (90, 60, 120)], float)
+    cells = np.random.default_rng(seed).integers(0, len(palette), (H // 9 + 1, W // 9 + 1))
+    return ndimage.gaussian_filter(palette[np.kron(cells, np.ones((9, 9), int))[:H, :W]],
+                                   (2, 2, 0))
+
+
+@pytest.mark.parametrize("item", [(30, 70, 160), (200, 60, 50), (235, 235, 230)],
+                         ids=["blue", "red as a patch", "white as a patch"])
+def test_item_on_a_busy_background_is_cut_out(item) -> None:
+    # The colour distance to the border alone finds 1–39 % of this shirt (IoU); GrabCut 97–100 %.
+    shirt = _shirt_mask()
+    photo = _patchwork(seed=sum(item))
+    photo[shirt] = (np.asarray(item, float) + _texture(amplitude=6.0)[..., None])[shirt]
+    steps = _steps(Image.fromarray(np.clip(photo, 0, 255).round().astype(np.uint8)))
+    assert "grabcut" in steps  # the busy border sent it there
+    assert _iou(steps["mask"] > 127, shirt) > 0.9
+
+
+def test_a_flat_backdrop_never_pays_for_grabcut() -> None:
+    for item, bg in CASES.values():
+        assert "grabcut" not in _steps(Image.fromarray(_photo(item, bg)))
 
 
 def test_transparent_png_uses_its_alpha(tmp_path) -> None:

@@ -9,7 +9,8 @@ dark items into flat white silhouettes. v2 instead
    one photo well under 100 ms);
 2. takes the item's mask from the alpha channel when the photo has real transparency, otherwise
    fits the background's colour from the border (`background.py`) and thresholds the colour
-   distance to it (`mask.py`) — lighter-or-darker does not matter;
+   distance to it (`mask.py`) — lighter-or-darker does not matter — or, where the border is
+   busy (patterned fabric, foliage), cuts the item out with GrabCut (`grabcut.py`);
 3. cleans the mask: thin structures (hangers, strings) removed, the main object kept, holes filled,
    shadows and lit patches of the backdrop dropped (`shadow.py`), a wearer's skin outside the
    garment removed;
@@ -29,6 +30,7 @@ from PIL import Image
 from skimage.color import rgb2lab
 
 from fmnist.images.background import fit_background
+from fmnist.images.grabcut import grabcut_mask, is_busy
 from fmnist.images.mask import clean_mask, colour_distance, raw_mask, remove_skin
 from fmnist.images.render import already_negative, mask_box, render_ink
 from fmnist.images.shadow import drop_shadows, lighting_only, shadow_regions
@@ -66,11 +68,15 @@ def split_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def item_mask(rgb: np.ndarray, keep: Keep) -> tuple[np.ndarray, np.ndarray]:
-    """The raw foreground mask of an opaque photo, by colour distance to the fitted border, and
-    the pixels that differ from the background only in lightness (shadows, lit patches)."""
+    """The raw foreground mask of an opaque photo, by colour distance to the fitted border (by
+    GrabCut where the border is busy), and the pixels that differ from the background only in
+    lightness (shadows, lit patches; none on a busy background, where lightness says nothing)."""
     lab = rgb2lab(rgb).astype(np.float32)
     background = fit_background(lab)
     keep("background", _lab_to_rgb(background.surface))
+    if is_busy(background.noise) and (cut := grabcut_mask(rgb)) is not None:
+        keep("grabcut", cut.astype(np.float32) * 255)
+        return cut, np.zeros_like(cut)
     distance = colour_distance(lab, background)
     keep("distance", np.clip(distance * (255.0 / max(float(distance.max()), 1e-6)), 0, 255))
     return raw_mask(distance, background), lighting_only(lab, background.surface)
