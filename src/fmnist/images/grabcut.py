@@ -53,8 +53,11 @@ def grabcut_mask(rgb: np.ndarray, seed: int = 0) -> np.ndarray | None:
     labels = np.zeros((height, width), np.uint8)
     background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     cv2.setRNGSeed(seed)
-    cv2.grabCut(np.ascontiguousarray(rgb[..., ::-1]), labels,
-                (dx, dy, width - 2 * dx, height - 2 * dy), background, foreground, ITERATIONS,
-                cv2.GC_INIT_WITH_RECT)
+    try:
+        cv2.grabCut(np.ascontiguousarray(rgb[..., ::-1]), labels,
+                    (dx, dy, width - 2 * dx, height - 2 * dy), background, foreground,
+                    ITERATIONS, cv2.GC_INIT_WITH_RECT)
+    except cv2.error:  # e.g. too few distinct colours to fit a mixture: keep the distance mask
+        return None
     mask = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
     return mask if mask.mean() >= MIN_SHARE else None
