@@ -142,6 +142,19 @@ def test_seed_cnn_trains_with_micro_batches(small_train, small_test) -> None:
     assert model.score(small_test.images, small_test.labels) > 0.5
 
 
+def test_micro_batches_hold_twice_the_images_with_bf16_steps() -> None:
+    from fmnist.models.engine import setup
+
+    x, y = torch.zeros((8, 1, 28, 28), dtype=torch.uint8), torch.zeros(8, dtype=torch.long)
+    micro = {}
+    for arch, bf16 in (("seed1", False), ("seed1", True), ("speednet", True)):
+        cfg = TrainConfig(batch_size=512, cpu_bf16=bf16)
+        micro[arch, bf16] = setup(build_net(arch), x, y, None, None, None, cfg).micro
+    # bf16 activations take half the bytes; BatchNorm nets are never split (it would change
+    # their batch statistics)
+    assert micro == {("seed1", False): 128, ("seed1", True): 256, ("speednet", True): 512}
+
+
 def test_same_seed_gives_the_same_weights(small_train) -> None:
     data = small_train.head(n_per_class=40)
     params = {**TINY, "epochs": 1, "batch_size": 32, "augment": True, "val_fraction": 0.2}
