@@ -32,9 +32,9 @@ import numpy as np
 from fmnist.data.dataset import stratified_indices
 from fmnist.errors import FmnistError
 
-CALIBRATION_IMAGES = 1024  # min–max ranges settle well before this (256 gave the same accuracy)
+CALIBRATION_IMAGES = 1024  # a stratified or a random 1,024: test accuracy within ±0.002
 CHECK_IMAGES = 2000
-MIN_AGREEMENT = 0.99  # measured 0.9947 (cnn) and 0.9978 (ResNet-20) on the whole test set
+MIN_AGREEMENT = 0.99  # measured 99.4–99.8 % (cnn, ResNet-20) on the whole test set
 IMAGE_SHAPE = (28, 28)
 BUILD_TIMEOUT_S = 300
 
@@ -60,7 +60,8 @@ def int8_graph(fp32: bytes) -> tuple[bytes, float]:
         if done.returncode != 0:
             lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
             raise FmnistError(f"cannot build the int8 graph: {lines[-1]}")
-        return target.read_bytes(), float(json.loads(done.stdout)["agreement"])
+        last = (done.stdout.strip().splitlines() or ["{}"])[-1]  # after anything a library printed
+        return target.read_bytes(), float(json.loads(last)["agreement"])
 
 
 def int8_onnx_bytes(fp32: bytes, calibration: np.ndarray) -> bytes:
