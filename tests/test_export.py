@@ -81,3 +81,18 @@ def test_default_cnn_exports_with_the_same_answers(cnn_run, fmnist_test: Dataset
     _, report = export_onnx(run, tmp_path / "cnn.onnx")
     assert report["n_images"] == len(fmnist_test) == 10_000
     assert report["top1_agreement"] == 1.0 and report["max_abs_diff"] < 1e-5
+
+
+def test_int8_export_is_checked_and_refuses_classical_models(cnn_run, tiny: Dataset,
+                                                             tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["export", str(cnn_run.run_dir), "--int8",
+                                      "--out", str(tmp_path / "cnn.int8.onnx")])
+    assert result.exit_code == 0, result.output
+    agreement = float(result.stdout.split("top-1 agreement ")[1].split("%")[0])
+    assert 99.0 <= agreement < 100.0  # checked, and really quantized (not the fp32 graph)
+    ops = {node.op_type for node in onnx.load(tmp_path / "cnn.int8.onnx").graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    run = _saved("logistic", tiny, tmp_path / "run")
+    with pytest.raises(ExportError, match="torch networks of 28×28 images only"):
+        export_onnx(run, tmp_path / "logistic.onnx", int8=True)
+    assert not list(tmp_path.glob("logistic*")) and not list(tmp_path.glob(".*checking"))

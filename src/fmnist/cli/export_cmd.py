@@ -15,9 +15,13 @@ def export(
     run: Path = typer.Argument(..., help="A saved run folder (holding model.json)."),
     fmt: str = typer.Option("onnx", "--format", help="Export format (onnx)."),
     out: Path | None = typer.Option(None, "--out", help="Output file "
-                                    "(default: RUN/model.onnx)."),
+                                    "(default: RUN/model.onnx, RUN/model.int8.onnx with "
+                                    "--int8)."),
     check: bool = typer.Option(True, "--check/--no-check", help="Write the file only if "
                                "onnxruntime reproduces the model on the official test set."),
+    int8: bool = typer.Option(False, "--int8", help="Quantize a torch network to int8 (about 2x "
+                              "faster on a CPU; same class as the model on >= 99% of the test "
+                              "set, needs the official dataset)."),
 ) -> None:
     """Export a saved model to ONNX, checked against the original with onnxruntime."""
     from rich.console import Console
@@ -31,7 +35,8 @@ def export(
     if fmt.lower() != "onnx":
         raise FmnistError(f"unknown export format {fmt!r}; supported: onnx")
     loaded = load(run)
-    path, report = export_onnx(loaded, out or loaded.path / "model.onnx", check=check)
+    default = loaded.path / ("model.int8.onnx" if int8 else "model.onnx")
+    path, report = export_onnx(loaded, out or default, check=check, int8=int8)
     console = Console(highlight=False, soft_wrap=True)
     console.print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
     if report is not None:

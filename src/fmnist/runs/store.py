@@ -106,6 +106,13 @@ def uses_torch_protocol(model: Any) -> bool:
                for name in ("state_tensors", "state_meta", "from_state"))
 
 
+def is_torch_network(model: Any) -> bool:
+    """A `TorchClassifier`, or AdaBoost over them: what ONNX export and serving take through
+    torch (`fmnist.runs.export`), told apart without importing torch."""
+    members = getattr(model, "estimators_", None) or [model]
+    return all(hasattr(m, "net_") for m in members)
+
+
 def save(model: Any, run_dir: Path | str, meta: dict | None = None) -> Path:
     """Write a fitted `model` and `meta` into `run_dir` (created if needed); returns the folder.
 

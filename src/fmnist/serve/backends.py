@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from fmnist.errors import FmnistError
-from fmnist.runs.store import LoadedRun
+from fmnist.runs.store import LoadedRun, is_torch_network
 
 BACKENDS = ("auto", "onnx", "int8", "native")
 MAX_PROBE_DIFF = 1e-4  # as `fmnist export`'s check
@@ -56,7 +56,7 @@ def make_backend(model: Any, image_shape: tuple[int, int], choice: str = "auto",
                      f"the model's own predict_proba ({type(model).__name__})")
     if choice == "native":
         return native
-    if choice == "auto" and not _is_torch_network(model):
+    if choice == "auto" and not is_torch_network(model):
         return native  # classical models: their ONNX conversions were not measured to pay
     if choice == "int8":
         return _int8_backend(model, tuple(image_shape), threads)
@@ -68,12 +68,6 @@ def make_backend(model: Any, image_shape: tuple[int, int], choice: str = "auto",
         return Backend(native.name, native.predict_proba, f"{native.note}; not ONNX: {exc}")
 
 
-def _is_torch_network(model: Any) -> bool:
-    """A `TorchClassifier`, or AdaBoost over them (what `onnx_bytes` exports from torch)."""
-    members = getattr(model, "estimators_", None) or [model]
-    return all(hasattr(m, "net_") for m in members)
-
-
 def _onnx_backend(model: Any, shape: tuple[int, int], threads: int) -> Backend:
     predict_proba, _ = _fp32_graph(model, shape, threads)
     return Backend("onnx", predict_proba, f"ONNX Runtime {_ort_version()}, {_threads(threads)}, "
@@ -83,7 +77,7 @@ def _onnx_backend(model: Any, shape: tuple[int, int], threads: int) -> Backend:
 def _int8_backend(model: Any, shape: tuple[int, int], threads: int) -> Backend:
     from fmnist.runs.quantize import CHECK_IMAGES, IMAGE_SHAPE, int8_graph
 
-    if not _is_torch_network(model):
+    if not is_torch_network(model):
         raise FmnistError("int8 serves torch networks only; this model is "
                           f"{type(model).__name__}")
     if shape != IMAGE_SHAPE:
