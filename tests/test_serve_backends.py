@@ -88,7 +88,8 @@ def test_int8_backend_names_the_models_class_on_nearly_every_image(shipped,
     assert not np.array_equal(got, fp32)  # really another graph, not the fp32 one renamed
 
 
-def test_int8_refuses_what_it_cannot_quantize(shipped, small_train) -> None:
+def test_int8_refuses_what_it_cannot_quantize(shipped, small_train, tmp_path,
+                                              monkeypatch) -> None:
     from sklearn.neighbors import KNeighborsClassifier
 
     from fmnist.runs.quantize import int8_graph
@@ -99,9 +100,13 @@ def test_int8_refuses_what_it_cannot_quantize(shipped, small_train) -> None:
         make_backend(knn, (28, 28), "int8")
     with pytest.raises(FmnistError, match="calibrated on 28×28 images"):
         make_backend(shipped.model, (32, 32), "int8")
+    # run from a folder whose own `fmnist` package would take over a child started there
+    (tmp_path / "fmnist").mkdir()
+    (tmp_path / "fmnist" / "__init__.py").write_text("raise SystemExit('shadowed')")
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(FmnistError, match="cannot build the int8 graph: ") as error:
         int8_graph(b"not an ONNX graph")
-    assert "\n" not in str(error.value)
+    assert "\n" not in str(error.value) and "shadowed" not in str(error.value)
 
 
 def test_auto_picks_onnx_for_a_network_and_native_for_a_classical_model(shipped,

@@ -52,9 +52,11 @@ def int8_graph(fp32: bytes) -> tuple[bytes, float]:
         source, target = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         source.write_bytes(fp32)
         try:
+            # cwd: `-m` puts the working directory first on the child's path, so it is the
+            # temporary folder, where no other `fmnist` can shadow this one
             done = subprocess.run([sys.executable, "-m", "fmnist.runs.quantize", str(source),
                                    str(target)], capture_output=True, text=True, env=env,
-                                  timeout=BUILD_TIMEOUT_S, check=False)
+                                  cwd=tmp, timeout=BUILD_TIMEOUT_S, check=False)
         except subprocess.TimeoutExpired as exc:
             raise FmnistError(f"building the int8 graph took over {BUILD_TIMEOUT_S} s") from exc
         if done.returncode != 0:
