@@ -59,13 +59,13 @@ def export_onnx(run: LoadedRun, out: Path | str, *, check: bool = True,
 
     Returns the path and the check's report (None without `check`).
     """
+    if int8 and (not is_torch_network(run.model) or _image_shape(run) != (28, 28)):
+        raise ExportError("int8 exports torch networks of 28×28 images only")  # before any work
     payload = onnx_bytes(run)
     limits: dict[str, float] = {}
     if int8:
         from fmnist.runs.quantize import MIN_AGREEMENT, int8_graph
 
-        if not is_torch_network(run.model) or _image_shape(run) != (28, 28):
-            raise ExportError("int8 exports torch networks of 28×28 images only")
         payload, _ = int8_graph(payload)
         limits = {"min_agreement": MIN_AGREEMENT, "max_abs_diff": 1.0}
     out = Path(out)
