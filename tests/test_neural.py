@@ -155,6 +155,27 @@ def test_micro_batches_hold_twice_the_images_with_bf16_steps() -> None:
     assert micro == {("seed1", False): 128, ("seed1", True): 256, ("speednet", True): 512}
 
 
+def test_validation_follows_the_step_precision(small_train) -> None:
+    """A run of bf16 steps validates in bf16 (it only ranks epochs, and runs 1.5× faster):
+    the same accuracy within a few images, a loss that shows the bf16 rounding; fp32 runs
+    validate in fp32 exactly as the prediction path computes."""
+    from fmnist.models.engine import validate
+    from fmnist.models.training.inference import place, predict_logits
+
+    torch.manual_seed(0)
+    net = place(build_net("seed1"), torch.device("cpu"))
+    data = small_train.head(n_per_class=30)
+    x = torch.from_numpy(data.images.copy()).reshape(-1, 1, 28, 28)
+    y = torch.from_numpy(data.labels.astype(np.int64))
+    cpu = torch.device("cpu")
+    loss32, acc32 = validate(net, x, y, cpu, 64)
+    loss16, acc16 = validate(net, x, y, cpu, 64, cpu_bf16=True)
+    expected = torch.nn.functional.cross_entropy(predict_logits(net, x, cpu), y).item()
+    assert loss32 == pytest.approx(expected, rel=1e-5)
+    assert loss16 != loss32 and loss16 == pytest.approx(loss32, rel=0.02)
+    assert abs(acc16 - acc32) <= 3 / len(y)
+
+
 def test_same_seed_gives_the_same_weights(small_train) -> None:
     data = small_train.head(n_per_class=40)
     params = {**TINY, "epochs": 1, "batch_size": 32, "augment": True, "val_fraction": 0.2}

@@ -164,13 +164,15 @@ def run_epoch(run: Run, epoch: int) -> dict[str, Any]:
 
 @torch.inference_mode()
 def validate(net: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device,
-             batch_size: int, tta: str = "none") -> tuple[float, float]:
+             batch_size: int, tta: str = "none", cpu_bf16: bool = False
+             ) -> tuple[float, float]:
     """Mean cross-entropy and accuracy on images already on `device`, summed there and read
-    once."""
+    once. A run whose steps are bf16 on a CPU validates in bf16 too: validation only ranks the
+    epochs, and it is 1.5× faster there (cnn-seed1: 0.23 against 0.35 s for 12k images)."""
     net.eval()
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
-    with autocast(device):
+    with autocast(device, cpu_bf16=cpu_bf16):
         for start in range(0, len(x), batch_size):
             logits = tta_logits(net, to_input(x[start:start + batch_size]), tta)
             yb = y[start:start + batch_size]
@@ -268,7 +270,8 @@ def train(net: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor,
             rec = run_epoch(run, epoch)
             if run.x_val is not None:
                 rec["val_loss"], rec["val_acc"] = validate(
-                    net, run.x_val, run.y_val, run.device, cfg.eval_batch_size, cfg.val_tta)
+                    net, run.x_val, run.y_val, run.device, cfg.eval_batch_size, cfg.val_tta,
+                    cpu_bf16=cfg.cpu_bf16)
             run.history.append(rec)
             run.notify("on_epoch_end", rec)
     except KeyboardInterrupt:
