@@ -23,13 +23,10 @@ DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "photos" / "real"
 
 
 def after_load(photos: list[Path], threads: int) -> list[float]:
-    import torch
-
     from fmnist.predict import predict_paths
     from fmnist.weights import load_default
 
-    torch.set_num_threads(threads)
-    loaded = load_default()
+    loaded = load_default(threads)  # its ONNX graph, or the network with torch on `threads`
     list(predict_paths(loaded, [photos[0]]))  # warm-up: first-call allocations
     times = []
     for photo in photos:

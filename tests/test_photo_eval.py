@@ -1,8 +1,9 @@
 """The shipped default model and real-photo evaluation (`fmnist evaluate --photos DIR`).
 
-The shipped model is real package data (safetensors + model.json, checksummed); these tests load
-it with no run folder, check the checksum guard, and score small labelled folders whose right
-counts are known by construction (one deliberately wrong label, one unreadable file).
+The shipped model is real package data (safetensors + model.json + its ONNX graph, checksummed);
+these tests load it with no run folder, check the checksum guards and that the graph is the
+network, and score small labelled folders whose right counts are known by construction (one
+deliberately wrong label, one unreadable file).
 """
 
 from __future__ import annotations
@@ -53,6 +54,39 @@ def test_shipped_model_json_is_checksummed(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(weights, "default_run_dir", lambda: copy)
     with pytest.raises(StoreError, match="model.json was changed"):
         weights.load_default()
+
+
+def test_shipped_graph_is_the_shipped_network(fmnist_test) -> None:
+    """The default model runs from its ONNX graph where ONNX Runtime is installed; that graph
+    gives the network's own answers (ship_model.py checked all 10k test images; here 2,000)."""
+    pytest.importorskip("onnxruntime")
+    from fmnist.models.torch_net import TrainedNet
+    from fmnist.runs.onnx_model import OnnxClassifier
+
+    graph, network = weights.load_default(), weights.load_default(graph=False)
+    assert isinstance(graph.model, OnnxClassifier) and isinstance(network.model, TrainedNet)
+    assert graph.class_names == network.class_names and graph.meta == network.meta
+    images = fmnist_test.images[:2000]
+    got, expected = graph.model.predict_proba(images), network.model.predict_proba(images)
+    assert got.shape == expected.shape == (2000, 10)
+    assert np.abs(got - expected).max() < 1e-4
+    assert (got.argmax(1) == expected.argmax(1)).all()
+
+
+def test_shipped_graph_is_checksummed(tmp_path, monkeypatch) -> None:
+    pytest.importorskip("onnxruntime")
+    copy = tmp_path / "default"
+    shutil.copytree(weights.default_run_dir(), copy)
+    graph = bytearray((copy / weights.GRAPH_FILE).read_bytes())
+    graph[len(graph) // 2] ^= 0x01  # one bit of one weight
+    (copy / weights.GRAPH_FILE).write_bytes(bytes(graph))
+    monkeypatch.setattr(weights, "default_run_dir", lambda: copy)
+    with pytest.raises(StoreError, match="graph was changed"):
+        weights.load_default()
+    (copy / weights.GRAPH_FILE).unlink()
+    with pytest.raises(StoreError, match="no such shipped ONNX graph"):
+        weights.load_default()
+    assert weights.load_default(graph=False).model is not None  # the network needs no graph
 
 
 @needs_photos

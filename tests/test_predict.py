@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import warnings
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -178,7 +179,8 @@ NOT_FOR_PREDICTING = ("sklearn", "scipy.stats", "pandas", "joblib", "skops", "ma
 def test_predicting_a_photo_with_the_shipped_model_imports_no_scikit_learn() -> None:
     """`fmnist predict PHOTO` as a fresh process (the cold start issue 12 bounds to 3 s): the
     shipped model loads, checks and names the bag without importing scikit-learn or what it
-    pulls in (scipy.stats, pandas, joblib)."""
+    pulls in (scipy.stats, pandas, joblib) — nor torch where ONNX Runtime runs the shipped
+    graph (importing torch was 1.0–1.5 s of a 2.3 s cold start)."""
     probe = ("import json, sys\n"
              "from fmnist.cli import main\n"
              f"sys.argv = ['fmnist', 'predict', '--json', {str(PHOTOS / 'bag.jpg')!r}]\n"
@@ -190,7 +192,8 @@ def test_predicting_a_photo_with_the_shipped_model_imports_no_scikit_learn() -> 
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["results"][0]["label"] == "Bag"
     loaded = json.loads(proc.stderr.strip().splitlines()[-1])
-    assert loaded == ["torch"], f"the predict path imported {[m for m in loaded if m != 'torch']}"
+    expected = [] if find_spec("onnxruntime") else ["torch"]
+    assert loaded == expected, f"the predict path imported {loaded}"
 
 
 # -- your own photos ---------------------------------------------------------------------------

@@ -36,9 +36,10 @@ def predict(
                                        help="Flag answers whose top probability is below this."),
     max_pixels: int = typer.Option(MAX_PIXELS, "--max-pixels", min=1,
                                    help="Refuse photos with more pixels (decompression bombs)."),
-    threads: int = typer.Option(1, "--threads", min=1, help="Threads for a torch model. One is "
-                                "fastest for photos (measured: 39 ms vs 710 ms per photo on a "
-                                "busy 2-core machine); more can help large .npy/IDX batches."),
+    threads: int = typer.Option(1, "--threads", min=1, help="Threads for a torch model or "
+                                "ONNX graph. One is fastest for photos (measured: 39 ms vs "
+                                "710 ms per photo on a busy 2-core machine); more can help "
+                                "large .npy/IDX batches."),
 ) -> None:
     """Name the garment in each photo; exit 1 when any input could not be read."""
     from rich.console import Console
@@ -56,12 +57,12 @@ def predict(
         raise FmnistError(f"--pipeline must be {' or '.join(PIPELINES)}, got {pipeline!r}")
     # A torch model gets its threads before the load, whose check runs a first forward pass
     # (2 threads on a busy 2-core machine: 1 s, measured; 1 thread: 0.01 s). A skops model
-    # never imports torch.
-    if run is None or (run / TORCH_FILE).is_file():
+    # never imports torch, nor does the shipped model's ONNX graph (`fmnist.weights`).
+    if run is not None and (run / TORCH_FILE).is_file():
         import torch
 
         torch.set_num_threads(threads)
-    loaded = load_run_or_default(run)
+    loaded = load_run_or_default(run, threads)
     results = predict_paths(loaded, inputs, top_k=top_k, batch_size=batch_size,
                             unsure_below=unsure_below, show_dir=show, max_pixels=max_pixels,
                             pipeline=pipeline)

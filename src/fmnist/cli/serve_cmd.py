@@ -46,7 +46,8 @@ def serve(
     from fmnist.serve.origin import is_loopback
     from fmnist.weights import load_run_or_default
 
-    loaded = load_run_or_default(run)
+    # the shipped model's own ONNX graph unless its network is asked for (native, int8)
+    loaded = load_run_or_default(run, threads, graph=backend in ("auto", "onnx"))
     _set_torch_threads(threads)  # before the ONNX export and its probe run the model
     application = create_app(loaded, allowed_origins=allow_origin, check_host=is_loopback(host),
                              backend=backend, threads=threads)  # before the port opens

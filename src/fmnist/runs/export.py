@@ -37,10 +37,9 @@ import torch
 from fmnist.errors import FmnistError
 from fmnist.fileio import atomic_write_bytes
 from fmnist.models.training.inference import tta_logits
+from fmnist.runs.onnx_model import INPUT, OUTPUT, ort_session
 from fmnist.runs.store import LoadedRun, is_torch_network
 
-INPUT = "images"
-OUTPUT = "probabilities"
 OPSET = 17
 
 
@@ -95,9 +94,7 @@ def onnx_bytes(run: LoadedRun) -> bytes:
 
 def onnx_probabilities(path: Path | str, images: np.ndarray, batch: int = 2048) -> np.ndarray:
     """Run an exported model with onnxruntime on uint8 images `[N, H, W]`."""
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = ort_session(Path(path).read_bytes(), threads=0)  # 0: one per core
     outs = [session.run([OUTPUT], {INPUT: np.ascontiguousarray(images[i:i + batch])})[0]
             for i in range(0, len(images), batch)]
     return np.concatenate(outs).astype(np.float64)

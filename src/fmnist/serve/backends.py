@@ -8,7 +8,9 @@ overhead dominates. So `auto` serves a torch network through ONNX Runtime when `
 
 The ONNX graph is built in memory at start from the run that `fmnist.runs.store.load` already
 verified (`fmnist.runs.export.onnx_bytes`); an `.onnx` file in a model folder is never read, so
-the server runs nothing the store did not check (docs/security.md). Before it is used, the
+the server runs nothing the store did not check (docs/security.md). The one exception is the
+model shipped with the package, whose graph is pinned by its SHA-256 in the code
+(`fmnist.weights`): `auto` and `onnx` serve that graph as it is. Before it is used, the
 session must reproduce the model's own probabilities on a fixed probe batch within 1e-4 (the
 export's own tolerance); otherwise `auto` falls back to the model and says why, and an explicit
 `onnx` is an error.
@@ -31,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from fmnist.errors import FmnistError
+from fmnist.runs.onnx_model import INPUT, OUTPUT, OnnxClassifier, ort_session
 from fmnist.runs.store import LoadedRun, is_torch_network
 
 BACKENDS = ("auto", "onnx", "int8", "native")
@@ -54,6 +57,9 @@ def make_backend(model: Any, image_shape: tuple[int, int], choice: str = "auto",
         raise FmnistError(f"unknown backend {choice!r}; choose one of {', '.join(BACKENDS)}")
     native = Backend("native", model.predict_proba,
                      f"the model's own predict_proba ({type(model).__name__})")
+    if isinstance(model, OnnxClassifier) and choice in ("auto", "onnx"):
+        return Backend("onnx", model.predict_proba, f"ONNX Runtime {_ort_version()}, "
+                       f"{_threads(model.threads)}, the graph shipped with the model")
     if choice == "native":
         return native
     if choice == "auto" and not is_torch_network(model):
@@ -85,7 +91,7 @@ def _int8_backend(model: Any, shape: tuple[int, int], threads: int) -> Backend:
                           f"{shape[0]}×{shape[1]}")
     _, payload = _fp32_graph(model, shape, threads)  # checked against the model first
     graph, agreement = int8_graph(payload)
-    quantized = _predictor(_session(graph, threads))
+    quantized = _predictor(ort_session(graph, threads))
     return Backend("int8", quantized, f"ONNX Runtime {_ort_version()} in int8, "
                    f"{_threads(threads)}, built in memory from the loaded run (names the "
                    f"model's class on {agreement:.1%} of {CHECK_IMAGES:,} test images)")
@@ -107,7 +113,7 @@ def _fp32_graph(model: Any, shape: tuple[int, int],
     except Exception as exc:  # torch's exporter raises many types for what it cannot trace
         raise FmnistError(f"the network cannot be exported to ONNX ({type(exc).__name__}: "
                           f"{exc})") from exc
-    predict_proba = _predictor(_session(payload, threads))
+    predict_proba = _predictor(ort_session(payload, threads))
     diff = _probe_difference(model, shape, predict_proba)
     if not diff <= MAX_PROBE_DIFF:  # NaN fails too
         raise FmnistError(f"ONNX Runtime differs from the model by {diff:.1e} on the probe "
@@ -116,8 +122,6 @@ def _fp32_graph(model: Any, shape: tuple[int, int],
 
 
 def _predictor(session: Any) -> Callable[[np.ndarray], np.ndarray]:
-    from fmnist.runs.export import INPUT, OUTPUT
-
     def predict_proba(images: np.ndarray) -> np.ndarray:
         return session.run([OUTPUT], {INPUT: np.ascontiguousarray(images, dtype=np.uint8)})[0]
 
@@ -126,23 +130,6 @@ def _predictor(session: Any) -> Callable[[np.ndarray], np.ndarray]:
 
 def _threads(threads: int) -> str:
     return f"{threads} thread{'s' if threads > 1 else ''}"
-
-
-def _session(payload: bytes, threads: int) -> Any:
-    """One ONNX Runtime CPU session: `threads` intra-op threads that sleep when idle (spinning
-    would take the core the web server needs), nodes run one after another."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.log_severity_level = 3  # errors only: its warnings are about graph rewrites
-    try:
-        return ort.InferenceSession(payload, options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime's own error types
-        raise FmnistError(f"ONNX Runtime cannot load the graph ({exc})") from exc
 
 
 def _probe_difference(model: Any, shape: tuple[int, int], predict_proba: Callable) -> float:
