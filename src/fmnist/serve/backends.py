@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from fmnist.errors import FmnistError
-from fmnist.runs.onnx_model import INPUT, OUTPUT, OnnxClassifier, ort_session
+from fmnist.runs.onnx_model import OnnxClassifier
 from fmnist.runs.store import LoadedRun, is_torch_network
 
 BACKENDS = ("auto", "onnx", "int8", "native")
@@ -91,7 +91,7 @@ def _int8_backend(model: Any, shape: tuple[int, int], threads: int) -> Backend:
                           f"{shape[0]}×{shape[1]}")
     _, payload = _fp32_graph(model, shape, threads)  # checked against the model first
     graph, agreement = int8_graph(payload)
-    quantized = _predictor(ort_session(graph, threads))
+    quantized = OnnxClassifier(graph, len(model.classes_), shape, threads).predict_proba
     return Backend("int8", quantized, f"ONNX Runtime {_ort_version()} in int8, "
                    f"{_threads(threads)}, built in memory from the loaded run (names the "
                    f"model's class on {agreement:.1%} of {CHECK_IMAGES:,} test images)")
@@ -113,19 +113,12 @@ def _fp32_graph(model: Any, shape: tuple[int, int],
     except Exception as exc:  # torch's exporter raises many types for what it cannot trace
         raise FmnistError(f"the network cannot be exported to ONNX ({type(exc).__name__}: "
                           f"{exc})") from exc
-    predict_proba = _predictor(ort_session(payload, threads))
+    predict_proba = OnnxClassifier(payload, len(model.classes_), shape, threads).predict_proba
     diff = _probe_difference(model, shape, predict_proba)
     if not diff <= MAX_PROBE_DIFF:  # NaN fails too
         raise FmnistError(f"ONNX Runtime differs from the model by {diff:.1e} on the probe "
                           f"images (limit {MAX_PROBE_DIFF:.0e})")
     return predict_proba, payload
-
-
-def _predictor(session: Any) -> Callable[[np.ndarray], np.ndarray]:
-    def predict_proba(images: np.ndarray) -> np.ndarray:
-        return session.run([OUTPUT], {INPUT: np.ascontiguousarray(images, dtype=np.uint8)})[0]
-
-    return predict_proba
 
 
 def _threads(threads: int) -> str:
