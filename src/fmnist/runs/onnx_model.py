@@ -44,14 +44,17 @@ def ort_session(payload: bytes, threads: int) -> Any:
 
 class OnnxClassifier:
     """`predict_proba` over uint8 images through an ONNX graph, with the attributes the rest of
-    fmnist reads from a fitted model (`classes_`, `input_shape_`)."""
+    fmnist reads from a fitted model (`classes_`, `input_shape_`; the classes counted from the
+    graph's output)."""
 
-    def __init__(self, payload: bytes, n_classes: int, image_shape: tuple[int, int],
-                 threads: int = 1) -> None:
-        self.classes_ = np.arange(n_classes)
+    def __init__(self, payload: bytes, image_shape: tuple[int, int], threads: int = 1) -> None:
+        self._session = ort_session(payload, threads)
+        width = self._session.get_outputs()[0].shape[-1]
+        if not isinstance(width, int) or width < 1:
+            raise FmnistError(f"the graph's output has no fixed number of classes ({width!r})")
+        self.classes_ = np.arange(width)
         self.input_shape_ = tuple(image_shape)
         self.threads = threads
-        self._session = ort_session(payload, threads)
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
         """Probabilities `[N, n_classes]` (float64) for uint8 images `[N, H, W]`."""

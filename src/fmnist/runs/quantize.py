@@ -145,14 +145,10 @@ def _quiet_root_logger() -> Iterator[None]:
 
 def _build(source: Path, target: Path) -> float:
     """The child's job: calibrate, quantize, check against fp32, then write `target`."""
-    import onnxruntime as ort
+    from fmnist.runs.onnx_model import OnnxClassifier
 
     def predictor(graph: bytes) -> Callable[[np.ndarray], np.ndarray]:
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
-        name = session.get_inputs()[0].name
-        return lambda images: session.run(None, {name: images})[0]
+        return OnnxClassifier(graph, IMAGE_SHAPE, threads=0).predict_proba  # 0: every core
 
     fp32 = source.read_bytes()
     reference = predictor(fp32)

@@ -91,7 +91,7 @@ def _int8_backend(model: Any, shape: tuple[int, int], threads: int) -> Backend:
                           f"{shape[0]}×{shape[1]}")
     _, payload = _fp32_graph(model, shape, threads)  # checked against the model first
     graph, agreement = int8_graph(payload)
-    quantized = OnnxClassifier(graph, len(model.classes_), shape, threads).predict_proba
+    quantized = OnnxClassifier(graph, shape, threads).predict_proba
     return Backend("int8", quantized, f"ONNX Runtime {_ort_version()} in int8, "
                    f"{_threads(threads)}, built in memory from the loaded run (names the "
                    f"model's class on {agreement:.1%} of {CHECK_IMAGES:,} test images)")
@@ -113,7 +113,7 @@ def _fp32_graph(model: Any, shape: tuple[int, int],
     except Exception as exc:  # torch's exporter raises many types for what it cannot trace
         raise FmnistError(f"the network cannot be exported to ONNX ({type(exc).__name__}: "
                           f"{exc})") from exc
-    predict_proba = OnnxClassifier(payload, len(model.classes_), shape, threads).predict_proba
+    predict_proba = OnnxClassifier(payload, shape, threads).predict_proba
     diff = _probe_difference(model, shape, predict_proba)
     if not diff <= MAX_PROBE_DIFF:  # NaN fails too
         raise FmnistError(f"ONNX Runtime differs from the model by {diff:.1e} on the probe "

@@ -76,8 +76,10 @@ def _load_graph(folder: Path, threads: int) -> LoadedRun:
     if digest != MODEL_ONNX_SHA256:
         raise StoreError(f"{path}: the shipped model's graph was changed (SHA-256 {digest}, "
                          f"expected {MODEL_ONNX_SHA256}); reinstall fmnist")
-    model = OnnxClassifier(payload, len(meta["class_names"]), tuple(meta["image_shape"]),
-                           threads)
+    model = OnnxClassifier(payload, tuple(meta["image_shape"]), threads)
+    if len(model.classes_) != len(meta["class_names"]):
+        raise StoreError(f"{path}: the graph has {len(model.classes_)} classes, model.json "
+                         f"{len(meta['class_names'])}; reinstall fmnist")
     return LoadedRun(model=model, meta=meta, path=folder)
 
 
