@@ -37,7 +37,7 @@ import torch
 from fmnist.errors import FmnistError
 from fmnist.fileio import atomic_write_bytes
 from fmnist.models.training.inference import tta_logits
-from fmnist.runs.onnx_model import INPUT, OUTPUT, ort_session
+from fmnist.runs.onnx_model import INPUT, OUTPUT, OnnxClassifier
 from fmnist.runs.store import LoadedRun, is_torch_network
 
 OPSET = 17
@@ -92,12 +92,10 @@ def onnx_bytes(run: LoadedRun) -> bytes:
                       "networks, AdaBoost over them, and classical pixel models)")
 
 
-def onnx_probabilities(path: Path | str, images: np.ndarray, batch: int = 2048) -> np.ndarray:
+def onnx_probabilities(path: Path | str, images: np.ndarray) -> np.ndarray:
     """Run an exported model with onnxruntime on uint8 images `[N, H, W]`."""
-    session = ort_session(Path(path).read_bytes(), threads=0)  # 0: one per core
-    outs = [session.run([OUTPUT], {INPUT: np.ascontiguousarray(images[i:i + batch])})[0]
-            for i in range(0, len(images), batch)]
-    return np.concatenate(outs).astype(np.float64)
+    graph = OnnxClassifier(Path(path).read_bytes(), images.shape[1:], threads=0)  # every core
+    return graph.predict_proba(images)
 
 
 def check_onnx(run: LoadedRun, path: Path | str, images: np.ndarray | None = None,
