@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from fmnist.data import Dataset
-from fmnist.data.idx import gunzip, idx_bytes, parse_idx, read_bytes
+from fmnist.data.idx import gunzip, gunzip_idx, idx_bytes, parse_idx, read_bytes
 from fmnist.errors import DataError
 from fmnist.models import create_model
 from fmnist.predict import InputFailure, Prediction, predict_paths
@@ -92,6 +92,24 @@ def test_idx_size_overflow_reports_the_true_size() -> None:
         parse_idx(data, "huge.idx")
     claimed = re.search(r"\(([\d,]+) bytes\)", str(info.value))
     assert claimed and int(claimed.group(1).replace(",", "")) == 16 + 4 * (2**32 - 1) ** 4 + 4
+
+
+def test_a_gzipped_idx_inflates_no_further_than_its_header_says(tmp_path: Path) -> None:
+    """A 1–2 MB bomb once inflated to the 1 GiB cap (2 GB held) before `parse_idx` refused it:
+    now the header is read first, and inflating stops at the size it announces."""
+    small = idx_bytes(np.zeros((2, 28, 28), np.uint8))
+    bomb = gzip.compress(small + bytes(200 << 20), compresslevel=1)  # 200 MB past the end
+    with pytest.raises(DataError, match="decompresses to more than 1,584 bytes"):
+        gunzip_idx(bomb, "bomb.gz")
+    huge = struct.pack(">HBB", 0, 0x08, 3) + struct.pack(">3I", 2**20, 2**10, 2**10)
+    with pytest.raises(DataError, match="its IDX header announces 1,099,511,627,792 bytes"):
+        gunzip_idx(gzip.compress(huge + bytes(1 << 20)), "huge.gz")
+    with pytest.raises(DataError, match="not an IDX file"):
+        gunzip_idx(gzip.compress(bytes(50 << 20)), "zeros.gz")
+    assert parse_idx(gunzip_idx(gzip.compress(small), "ok.gz")).shape == (2, 28, 28)
+    (tmp_path / "x.idx.gz").write_bytes(bomb)
+    with pytest.raises(DataError, match="decompresses to more than"):
+        read_bytes(tmp_path / "x.idx.gz")
 
 
 def test_gzip_bombs_and_devices_are_bounded(tmp_path: Path) -> None:

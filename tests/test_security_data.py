@@ -118,6 +118,8 @@ def test_csv_with_a_byte_order_mark_is_accepted(tmp_path: Path, small_test: Data
 @pytest.mark.parametrize(("text", "expected"), [
     ("label\n0\n1\n", "no pixel columns"),
     ("label,pixel1,pixel2,pixel3,pixel4\n", "no image rows"),
+    # one header field over the csv module's 128 KiB limit: a `csv.Error`, once a traceback
+    ("label," + "p" * 200_000 + "\n0,1\n", "malformed CSV row"),
 ])
 def test_csv_without_pixels_or_rows_is_one_clear_error(tmp_path: Path, text: str,
                                                        expected: str) -> None:

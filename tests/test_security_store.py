@@ -36,6 +36,7 @@ from threadpoolctl import threadpool_limits
 from fmnist.data import Dataset
 from fmnist.errors import FmnistError
 from fmnist.models import create_model, list_models
+from fmnist.models.torch_net import MAX_EVAL_BATCH
 from fmnist.runs.skops_types import (
     ALLOWED_LOADERS,
     ALLOWED_TYPES,
@@ -43,6 +44,7 @@ from fmnist.runs.skops_types import (
     schema_types,
 )
 from fmnist.runs.store import (
+    MAX_TENSORS,
     META_FILE,
     TORCH_CLASSES,
     StoreError,
@@ -315,6 +317,7 @@ BAD_FIELDS = [
     ({"classes": [[0]] * 10}, "classes"),
     ({"format_version": "1"}, "format version '1'"),
     ({"format_version": True}, "format version True"),
+    ({"format_version": 1.0}, "format version 1.0"),
     ({"weights": None}, "weights"),
     ({"estimator": "x"}, "estimator"),
     ({"seed": "zero"}, "seed"),
@@ -401,6 +404,51 @@ def test_a_large_input_shape_predicts_in_small_batches(torch_run: Path, tmp_path
     assert model._eval_batch(torch.device("cpu")) == 1
     assert model.predict(np.zeros((3, 512, 512), np.uint8)).shape == (3,)
     assert load(torch_run).model._eval_batch(torch.device("cpu")) == 512
+    # a run may not choose its own inference batch without bound: 1e9 once held 32 images of
+    # 512×512 in one 1.9 GB batch; the batch is capped, and a batch that is not a positive
+    # integer is refused at load
+    state = meta["estimator"]["state_meta"]
+    state["params"]["eval_batch_size"] = 10**9
+    _write_meta(run, meta)
+    assert load(run).model._eval_batch(torch.device("cpu")) == MAX_EVAL_BATCH * 784 // 512**2
+    for bad in (0, -5, "256", 1.5, True):
+        state["params"]["eval_batch_size"] = bad
+        _write_meta(run, meta)
+        with pytest.raises(StoreError, match="eval_batch_size must be a positive integer"):
+            load(run)
+
+
+def test_a_safetensors_file_of_many_tensors_is_refused_before_building_them(
+        torch_run: Path, tmp_path: Path) -> None:
+    """400,000 one-byte tensors (30 MB) once took 11 s and 1 GB to build before the network
+    refused them; the header is counted first."""
+    from safetensors.numpy import save as save_arrays
+
+    run = _copy(torch_run, tmp_path)
+    payload = save_arrays({f"t{i}": np.zeros(1, np.uint8) for i in range(MAX_TENSORS + 1)})
+    (run / "model.safetensors").write_bytes(payload)
+    meta = _meta(run)
+    meta["weights"].update(bytes=len(payload), sha256=hashlib.sha256(payload).hexdigest())
+    _write_meta(run, meta)
+    with pytest.raises(StoreError, match=f"{MAX_TENSORS + 1:,} tensors"):
+        load(run)
+    bad = b"\xff" * 8 + payload[8:]  # a header length beyond the file
+    (run / "model.safetensors").write_bytes(bad)
+    meta["weights"].update(sha256=hashlib.sha256(bad).hexdigest())
+    _write_meta(run, meta)
+    with pytest.raises(StoreError, match="not a valid safetensors file"):
+        load(run)
+
+
+def test_error_lines_cannot_drive_the_terminal(tmp_path: Path) -> None:
+    """A run path (or any text from a file) with terminal escapes in an error line is printed
+    escaped, like file names in `predict`'s output."""
+    image = tmp_path / "x.npy"
+    np.save(image, np.zeros((28, 28), np.uint8))
+    done = subprocess.run([*FMNIST, "predict", "--run", str(tmp_path / "r\x1b[2Jx"),
+                           str(image)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "\x1b" not in done.stderr, done.stderr
+    assert "r\\x1b[2Jx" in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
 def test_deep_and_huge_json_is_one_line(skops_run: Path, tmp_path: Path) -> None:
@@ -412,6 +460,9 @@ def test_deep_and_huge_json_is_one_line(skops_run: Path, tmp_path: Path) -> None
         load(run)
     (run / META_FILE).write_text(text[:-2] + ', "n": NaN}')
     with pytest.raises(StoreError, match="NaN is not valid JSON"):
+        load(run)
+    (run / META_FILE).write_text(text[:-2] + ', "n": -1e999}')  # overflows to -inf
+    with pytest.raises(StoreError, match="-1e999 is out of range"):
         load(run)
     with open(run / META_FILE, "wb") as handle:  # sparse: 9 GB on paper, nothing on disk
         handle.truncate(9 << 30)

@@ -13,6 +13,7 @@ Every failure is one line naming the file, raised as the caller's `FmnistError` 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import stat
@@ -67,7 +68,8 @@ def parse_json(data: bytes, source: str, *, what: str = "JSON file",
         raise error(f"{source}: the {what} nests {depth} levels deep (at most {max_depth}); "
                     "it was not written by fmnist")
     try:
-        return json.loads(data.decode("utf-8"), parse_constant=_no_constant)
+        return json.loads(data.decode("utf-8"), parse_constant=_no_constant,
+                          parse_float=_finite_float)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise error(f"{source}: the {what} cannot be read as JSON ({reason}); "
@@ -103,3 +105,12 @@ def _check_regular(path: Path, info: os.stat_result, max_bytes: int, what: str,
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    """A JSON number as a float, refusing literals that overflow to ±inf (`1e999`): NaN and
+    Infinity are refused by name above, and an overflowing literal is the same value."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} is out of range for a number")
+    return value

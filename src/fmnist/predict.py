@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from fmnist.data.dataset import default_class_names
-from fmnist.data.idx import gunzip, parse_idx
+from fmnist.data.idx import gunzip_idx, parse_idx
 from fmnist.data.npy import parse_npy
 from fmnist.defaults import DEFAULT_BATCH, UNSURE_BELOW
 from fmnist.errors import DataError, FmnistError
@@ -240,7 +240,7 @@ def _read_array(path: Path, head: bytes) -> np.ndarray:
     if head.startswith(b"\x93NUMPY"):
         return parse_npy(data, str(path))
     if head.startswith(b"\x1f\x8b"):
-        data = gunzip(data, str(path), MAX_ARRAY_BYTES)
+        data = gunzip_idx(data, str(path), MAX_ARRAY_BYTES)
     return parse_idx(data, str(path))
 
 

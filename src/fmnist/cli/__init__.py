@@ -24,6 +24,7 @@ from fmnist.cli import (  # noqa: F401  (register commands)
     tune_cmd,
 )
 from fmnist.cli.app import app
+from fmnist.cli.text import printable
 from fmnist.errors import FmnistError
 
 
@@ -41,8 +42,11 @@ def main() -> None:
     try:
         app()
     except FmnistError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
-                                   soft_wrap=True)  # escaped: 'fmnist[distributed]' stays
+        # printable: a hostile name or field in the message cannot drive the terminal; escaped:
+        # 'fmnist[distributed]' stays as written
+        message = escape(printable(str(exc), keep_lines=True))
+        Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False,
+                                   soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         Console(stderr=True).print("[yellow]interrupted[/]")

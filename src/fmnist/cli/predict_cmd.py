@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from fmnist.cli.app import app
+from fmnist.cli.text import printable
 from fmnist.defaults import DEFAULT_BATCH, DEFAULT_PIPELINE, MAX_PIXELS, PIPELINES, UNSURE_BELOW
 from fmnist.errors import FmnistError
 
@@ -86,27 +87,3 @@ def predict(
         err.print(f"intermediate steps saved under {show}")
     if failed:
         sys.exit(1)
-
-
-# Bidirectional-text overrides can make a file name read as something else in a terminal.
-_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-def printable(text: str) -> str:
-    """`text` with backslashes, control characters and bidi overrides escaped (`\\n`, `\\t`,
-    `\\x1b`, `\\u202e`), so a file name can neither break a TSV row nor drive the terminal,
-    and still reads as its own text (issue 11 #22: escape, never strip)."""
-    out = []
-    for char in text:
-        code = ord(char)
-        if char == "\\":
-            out.append("\\\\")
-        elif char in "\t\n\r":
-            out.append({"\t": "\\t", "\n": "\\n", "\r": "\\r"}[char])
-        elif code < 0x20 or 0x7F <= code < 0xA0:
-            out.append(f"\\x{code:02x}")
-        elif char in _BIDI:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(char)
-    return "".join(out)

@@ -32,6 +32,8 @@ _DTYPES: dict[int, np.dtype] = {
     0x0E: np.dtype(">f8"),
 }
 _CODES = {dt.newbyteorder("="): code for code, dt in _DTYPES.items()}
+# The longest IDX header: magic, then a 4-byte size for each of up to 255 dimensions.
+_MAX_HEADER = 4 + 4 * 255
 
 
 def read_bytes(path: Path, max_bytes: int = MAX_IDX_BYTES) -> bytes:
@@ -43,7 +45,23 @@ def read_bytes(path: Path, max_bytes: int = MAX_IDX_BYTES) -> bytes:
     raw = read_bounded(path, max_bytes, what="data file", error=DataError)
     if path.suffix != ".gz":
         return raw
-    return gunzip(raw, str(path), max_bytes)
+    return gunzip_idx(raw, str(path), max_bytes)
+
+
+def gunzip_idx(raw: bytes, source: str, max_bytes: int = MAX_IDX_BYTES) -> bytes:
+    """Inflate a gzipped IDX file no further than its header says it is long: the header is
+    inflated first, so a 1 MB bomb behind a bad or small header is refused after a few bytes
+    instead of after inflating (and holding) `max_bytes`."""
+    try:
+        head = zlib.decompressobj(wbits=31).decompress(raw, _MAX_HEADER)
+    except zlib.error as exc:
+        raise DataError(f"{source}: not a valid gzip file ({exc}); the file is truncated or "
+                        "corrupt — delete it and download or reinstall the dataset") from None
+    _, _, header, expected = idx_layout(head, source, complete=False)
+    if expected > max_bytes:
+        raise DataError(f"{source}: its IDX header announces {expected:,} bytes, more than "
+                        f"{max_bytes:,}; refusing to inflate it")
+    return gunzip(raw, source, expected)
 
 
 def gunzip(raw: bytes, source: str, max_bytes: int = MAX_IDX_BYTES) -> bytes:
@@ -72,6 +90,15 @@ def gunzip(raw: bytes, source: str, max_bytes: int = MAX_IDX_BYTES) -> bytes:
 
 def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
     """Decode IDX bytes into an array, checking magic number, type code, and exact length."""
+    shape, dtype, header, _ = idx_layout(data, source)
+    array = np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
+    return array.astype(dtype.newbyteorder("="), copy=True)
+
+
+def idx_layout(data: bytes, source: str, complete: bool = True
+               ) -> tuple[tuple[int, ...], np.dtype, int, int]:
+    """(shape, dtype, header bytes, total bytes) from an IDX header; with `complete`, `data`
+    must be the whole file, exactly that long."""
     if len(data) < 4:
         raise DataError(f"{source}: too short to be an IDX file ({len(data)} bytes)")
     zero, type_code, ndim = struct.unpack(">HBB", data[:4])
@@ -86,13 +113,12 @@ def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
     shape = struct.unpack(f">{ndim}I", data[4:header])
     dtype = _DTYPES[type_code]
     expected = header + math.prod(shape) * dtype.itemsize  # Python ints: never overflow
-    if len(data) != expected:
+    if complete and len(data) != expected:
         raise DataError(
             f"{source}: IDX size mismatch: header says shape {tuple(shape)} "
             f"({expected:,} bytes) but the file has {len(data):,} bytes — truncated or wrong file"
         )
-    array = np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
-    return array.astype(dtype.newbyteorder("="), copy=True)
+    return shape, dtype, header, expected
 
 
 def read_idx(path: Path) -> np.ndarray:

@@ -208,7 +208,7 @@ def load_csv(path: Path, class_names: Sequence[str] = CLASS_NAMES) -> Dataset:
                 table = np.loadtxt(handle, delimiter=",", dtype=np.int16, ndmin=2)
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: cannot read CSV ({exc})") from exc
-    except ValueError as exc:
+    except (ValueError, csv.Error) as exc:  # csv.Error: e.g. a header field over 128 KiB
         raise DataError(f"{path}: malformed CSV row ({exc})") from exc
     if table.size == 0:
         raise DataError(f"{path}: a header but no image rows")

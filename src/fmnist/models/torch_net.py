@@ -32,6 +32,10 @@ from fmnist.models.training.config import pick_device
 from fmnist.models.training.inference import TTA_MODES, place, predict_logits
 
 STATE_FORMAT = 1
+# The largest inference batch, in 28×28 images, whatever a run folder's `eval_batch_size` says:
+# a hostile one of 1e9 with a 512×512 input once scored 32 images in one 1.9 GB batch. 4,096
+# (a GPU's default) keeps one batch of the shipped ResNet-20's first layer near 200 MB.
+MAX_EVAL_BATCH = 4096
 
 
 def as_images(X: Any) -> np.ndarray:
@@ -103,7 +107,8 @@ class TrainedNet:
     n_params_ : int
         Its learned parameters.
     eval_batch_size : int or None
-        Inference batch in 28×28 images: None = 256 on CPU, 4096 on a GPU (`_eval_batch`).
+        Inference batch in 28×28 images: None = 256 on CPU, 4096 on a GPU, never more than
+        `MAX_EVAL_BATCH` (`_eval_batch`).
     """
 
     eval_batch_size: int | None = None
@@ -113,7 +118,10 @@ class TrainedNet:
         """The network a saved `TorchClassifier` holds, predicting exactly like it."""
         params = state_params(meta)
         trained = cls()
-        trained.eval_batch_size = params.get("eval_batch_size")
+        batch = params.get("eval_batch_size")
+        if batch is not None and (type(batch) is not int or batch < 1):
+            raise FmnistError(f"eval_batch_size must be a positive integer, got {batch!r:.40}")
+        trained.eval_batch_size = batch
         trained._restore(meta, params, tensors)
         trained._state_meta = copy.deepcopy(dict(meta))
         return trained
@@ -166,6 +174,7 @@ class TrainedNet:
         Activations grow with the area: a 512×512 net (photo folders, `--size 512`, or a run
         folder that says so) at 256 a batch would ask for gigabytes per layer."""
         base = int(self.eval_batch_size or (256 if device.type == "cpu" else 4096))
+        base = min(max(1, base), MAX_EVAL_BATCH)
         height, width = self.input_shape_
         return max(1, base * 28 * 28 // (height * width))
 

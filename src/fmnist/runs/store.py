@@ -67,6 +67,8 @@ TORCH_CLASSES = {
 MAX_META_BYTES = 8 << 20
 MAX_HISTORY_BYTES = 8 << 20
 MAX_WEIGHTS_BYTES = 2 << 30
+# Tensors in one safetensors file: a ResNet-20 holds 65, a boosted ensemble of 50 VGGs ~4,000.
+MAX_TENSORS = 10_000
 # Inside a skops archive: how many members, how large and deep its schema.json may be.
 MAX_SKOPS_MEMBERS = 100_000
 MAX_SCHEMA_BYTES = 64 << 20
@@ -216,7 +218,7 @@ def read_meta(run_dir: Path) -> dict:
     if not isinstance(meta, dict):
         raise StoreError(f"{meta_path}: expected a JSON object, found {type(meta).__name__}")
     version = meta.get("format_version")
-    if version != FORMAT_VERSION or isinstance(version, bool):
+    if type(version) is not int or version != FORMAT_VERSION:  # not True, not 1.0
         written = (f"format version {_shorten(repr(version))}" if version is not None
                    else "no format version")
         versions = meta.get("versions")
@@ -309,6 +311,7 @@ def _load_torch(payload: bytes, meta: dict, path: Path) -> Any:
     if not callable(getattr(cls, "from_state", None)):
         raise StoreError(f"{path}: {estimator.get('class')} cannot be restored from tensors "
                          "(it has no from_state); this fmnist version cannot read the run")
+    _check_tensor_count(payload, path)
     try:
         tensors = load_tensors(payload)
     except (SafetensorError, ValueError) as exc:
@@ -319,6 +322,23 @@ def _load_torch(payload: bytes, meta: dict, path: Path) -> Any:
         raise StoreError(f"{path}: the weights do not fit {estimator.get('class')} "
                          f"({type(exc).__name__}: {_first_line(exc)}); the run is damaged or "
                          "was written by an incompatible fmnist version") from None
+
+
+def _check_tensor_count(payload: bytes, path: Path) -> None:
+    """At most `MAX_TENSORS` tensors, counted in the safetensors header before any is built:
+    400,000 one-byte tensors (a 30 MB file) once took 11 s and 1 GB to build, only to be
+    refused by the network afterwards. The header is an 8-byte length and a JSON object."""
+    size = int.from_bytes(payload[:8], "little") if len(payload) >= 8 else -1
+    if not 2 <= size <= len(payload) - 8:
+        raise StoreError(f"{path}: not a valid safetensors file (header length {size})")
+    header = parse_json(payload[8:8 + size], str(path), what="safetensors header",
+                        error=StoreError)
+    if not isinstance(header, dict):
+        raise StoreError(f"{path}: not a valid safetensors file (the header is not an object)")
+    count = len(header) - ("__metadata__" in header)
+    if count > MAX_TENSORS:
+        raise StoreError(f"{path}: {count:,} tensors, more than any fmnist model holds "
+                         f"(at most {MAX_TENSORS:,}); the run was not written by fmnist")
 
 
 def _skops_payload(model: Any) -> bytes:
