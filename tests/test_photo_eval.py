@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from fmnist import weights
 from fmnist.cli.app import app
-from fmnist.errors import DataError
+from fmnist.errors import DataError, FmnistError
 from fmnist.evaluation.photos import evaluate_photo_folder, read_labelled_folder
 from fmnist.predict import predict
 from fmnist.runs.store import StoreError
@@ -87,6 +87,15 @@ def test_shipped_graph_is_checksummed(tmp_path, monkeypatch) -> None:
     with pytest.raises(StoreError, match="no such shipped ONNX graph"):
         weights.load_default()
     assert weights.load_default(graph=False).model is not None  # the network needs no graph
+
+
+def test_evaluate_never_writes_into_the_shipped_model_folder() -> None:
+    """`fmnist evaluate RUN` writes its figures into RUN; the package's own folder is pinned
+    package data, so it is refused before anything is written."""
+    before = sorted(p.name for p in weights.default_run_dir().iterdir())
+    result = CliRunner().invoke(app, ["evaluate", str(weights.default_run_dir())])
+    assert isinstance(result.exception, FmnistError) and "shipped inside" in str(result.exception)
+    assert sorted(p.name for p in weights.default_run_dir().iterdir()) == before
 
 
 @needs_photos

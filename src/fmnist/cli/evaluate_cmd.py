@@ -37,6 +37,7 @@ def evaluate_cmd(
     from fmnist.reporting.figures import evaluation_figures
     from fmnist.runs.store import load, read_history
     from fmnist.runs.train import write_json
+    from fmnist.weights import default_run_dir
 
     console = Console(soft_wrap=True)  # paths stay whole when piped
     if photos is not None:
@@ -45,6 +46,9 @@ def evaluate_cmd(
     if run is None:
         raise FmnistError("name a run folder to evaluate on the test set (or give --photos DIR "
                           "to score the shipped model on labelled photos)")
+    if run.resolve() == default_run_dir().resolve():  # package data: pinned, never written
+        raise FmnistError(f"{run} is the model shipped inside fmnist, whose files are not "
+                          "written to; evaluate a copy of the folder instead")
     loaded = load(run)
     seed = int(loaded.meta.get("seed", 0) or 0)
     _, test, description = resolve_data(data, test_data, data_dir, size, seed)
