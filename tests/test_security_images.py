@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 
 import numpy as np
 import pytest
@@ -24,7 +25,7 @@ from PIL import Image, ImageOps
 from crafted import png_header_only
 from fmnist.data.folder import load_image_folder
 from fmnist.errors import DataError, FmnistError
-from fmnist.images import decode, photo
+from fmnist.images import decode, photo, structure
 from fmnist.images.arrays import as_uint8_images
 from fmnist.images.decode import PhotoError, TooManyPixels, UnreadableImage, UnsupportedImage
 from fmnist.models.registry import create_model
@@ -372,3 +373,221 @@ def test_predict_output_escapes_control_characters_in_names(tmp_path, small_trai
     assert shown == ["tab\\there.png", "new\\nline.png", "\\x1b[31mred.png"]
     assert "\x1b" not in out.stdout + out.stderr
     assert "bad\\x1b[2J[bold].png" in out.stderr  # escaped, not stripped, markup kept literal
+
+
+# -- structure limits (security review: scans, progressive size, tiles, RLE, metadata) ----------
+def _one_line_refusal(error: type[PhotoError], match: str, data: bytes, **kw) -> PhotoError:
+    """Decode `data`, expecting a one-line `error` before any decoding (well under 0.5 s)."""
+    start = time.perf_counter()
+    with pytest.raises(error, match=match) as info:
+        decode.read_image(data, **kw)
+    elapsed = time.perf_counter() - start
+    assert elapsed < 0.5, f"refused only after {elapsed:.2f} s"
+    assert "\n" not in str(info.value)
+    return info.value
+
+
+def _progressive(size: int, mode: str = "L", **kw) -> bytes:
+    image = Image.new(mode, (size, size), 240)
+    image.paste(30, (size // 3, size // 6, 2 * size // 3, 5 * size // 6))
+    return _encode(image, "JPEG", progressive=True, **kw)
+
+
+def _repeat_refinement_scan(data: bytes, times: int) -> bytes:
+    """Repeat the first AC-refinement scan (Ss > 0, Ah > 0) of a progressive JPEG `times` more
+    times, the way the reviewer's file repeated it 200–2,000 times."""
+    starts = []
+    at = data.index(b"\xff\xda")
+    while at != -1:
+        starts.append(at)
+        at = data.find(b"\xff\xda", at + 2)
+    ends = [*starts[1:], len(data) - 2]
+    for start, end in zip(starts, ends, strict=True):
+        components = data[start + 4]
+        spectral_start, _, approximation = data[start + 5 + 2 * components:
+                                                start + 8 + 2 * components]
+        if spectral_start > 0 and approximation >> 4:
+            return data[:end] + data[start:end] * times + data[end:]
+    raise AssertionError("no AC refinement scan")
+
+
+def test_a_jpeg_with_repeated_scans_is_refused_before_decoding() -> None:
+    """2,000 repeated refinement scans (9 MB) cost 67 s of CPU: libjpeg walks the image per scan."""
+    ordinary = _progressive(256)
+    assert 2 < ordinary.count(b"\xff\xda") < 20
+    assert decode.read_image(ordinary).size == (256, 256)
+    assert decode.read_image(_repeat_refinement_scan(ordinary, 80)).size == (256, 256)  # ~90
+    hostile = _repeat_refinement_scan(ordinary, 150)
+    assert len(hostile) < 200_000
+    _one_line_refusal(UnreadableImage, f"more than {decode.MAX_JPEG_SCANS} scans", hostile)
+    with pytest.raises(UnreadableImage, match="scans"):  # opened by the caller, not yet loaded
+        decode.read_image(Image.open(io.BytesIO(hostile)))
+    with pytest.raises(Exception) as info:
+        serve_photos.photo_to_image(hostile, "scans.jpg", (28, 28))
+    assert info.value.status == 400 and "scans.jpg: refused" in info.value.detail
+
+
+def test_a_progressive_jpeg_is_held_to_the_limit_at_full_size() -> None:
+    """Drafted to 1/8 a 13000² progressive JPEG passed the limit, yet libjpeg kept every
+    coefficient of the full image: 1.2–1.6 GB. A baseline file of the same size still decodes."""
+    limit = 2_000_000  # 2100² = 4.4 MP: over it at full size, under it once drafted
+    baseline = _encode(Image.new("L", (2100, 2100), 200), "JPEG")
+    with Image.open(io.BytesIO(baseline)) as probe:
+        probe.draft(None, (1024, 1024))
+        drafted = probe.size
+    assert drafted[0] * drafted[1] < limit  # so a baseline file of this size decodes
+    assert max(decode.read_image(baseline, max_pixels=limit).size) <= decode.WORKING_EDGE
+    progressive = _progressive(2100)
+    error = _one_line_refusal(TooManyPixels, "2100×2100 = 4,410,000 pixels.*progressive",
+                              progressive, max_pixels=limit)
+    assert str(error).startswith("<bytes>: ")
+    # the reviewer's case, header patched: 13000×13000 at the default limit
+    sof = progressive.index(b"\xff\xc2")
+    big = progressive[:sof + 5] + struct.pack(">HH", 13000, 13000) + progressive[sof + 9:]
+    _one_line_refusal(TooManyPixels, "169,000,000 pixels.*progressive", big)
+    with pytest.raises(Exception) as info:
+        serve_photos.photo_to_image(big, "big.jpg", (28, 28))
+    assert info.value.status == 413
+    with pytest.raises(TooManyPixels, match="over the limit"):  # opened by the caller: no draft
+        decode.read_image(Image.open(io.BytesIO(progressive)), max_pixels=limit)
+
+
+def _tiled_tiff(pixels: np.ndarray, tile: tuple[int, int]) -> bytes:
+    """An RGB TIFF made of deflate-compressed `tile`-sized tiles (Pillow writes only strips)."""
+    height, width = pixels.shape[:2]
+    tile_width, tile_length = tile
+    out = bytearray(b"II*\0\0\0\0\0")
+    offsets, counts = [], []
+    for y in range(0, height, tile_length):
+        for x in range(0, width, tile_width):
+            block = np.zeros((tile_length, tile_width, 3), np.uint8)
+            part = pixels[y:y + tile_length, x:x + tile_width]
+            block[:part.shape[0], :part.shape[1]] = part
+            offsets.append(len(out))
+            out += zlib.compress(block.tobytes())
+            counts.append(len(out) - offsets[-1])
+            out += b"\0" * (len(out) % 2)
+    entries = []
+
+    def entry(tag: int, kind: int, values: list[int]) -> None:  # kind 3 SHORT, 4 LONG
+        packed = b"".join(struct.pack("<H" if kind == 3 else "<I", v) for v in values)
+        if len(packed) > 4:
+            field = struct.pack("<I", len(out))
+            out.extend(packed)
+        else:
+            field = packed.ljust(4, b"\0")
+        entries.append(struct.pack("<HHI", tag, kind, len(values)) + field)
+
+    entry(256, 4, [width]), entry(257, 4, [height]), entry(258, 3, [8, 8, 8])
+    entry(259, 3, [8]), entry(262, 3, [2]), entry(277, 3, [3]), entry(284, 3, [1])
+    entry(322, 4, [tile_width]), entry(323, 4, [tile_length])
+    entry(324, 4, offsets), entry(325, 4, counts)
+    out += b"\0" * (len(out) % 2)
+    out[4:8] = struct.pack("<I", len(out))
+    return bytes(out + struct.pack("<H", len(entries)) + b"".join(entries) + b"\0\0\0\0")
+
+
+def test_a_tiff_tile_larger_than_its_image_is_refused() -> None:
+    """A 16×16 TIFF declaring one 16384² deflate tile (1 MB) made libtiff fill 1 GB."""
+    pixels = np.zeros((300, 500, 3), np.uint8)
+    pixels[50:250, 150:350] = (30, 60, 90)
+    ordinary = decode.read_image(_tiled_tiff(pixels, (256, 256)))  # 2×2 tiles, edges padded
+    np.testing.assert_array_equal(np.asarray(ordinary), pixels)
+    small = decode.read_image(_tiled_tiff(pixels[:16, :16], (512, 512)))  # a normal tile size
+    assert small.size == (16, 16)
+    hostile = _tiled_tiff(np.zeros((16, 16, 3), np.uint8), (2048, 2048))
+    assert len(hostile) < 100_000
+    _one_line_refusal(UnreadableImage, "16×16 TIFF declares 2048×2048 tiles", hostile)
+    with pytest.raises(Exception) as info:
+        serve_photos.photo_to_image(hostile, "tile.tif", (28, 28))
+    assert info.value.status == 400
+
+
+def _rle8_bmp(width: int, height: int, rows: bytes) -> bytes:
+    """An 8-bit grey BMP compressed with RLE8 (`rows`: the RLE codes, end of bitmap added)."""
+    palette = b"".join(bytes((i, i, i, 0)) for i in range(256))
+    data = rows + b"\x00\x01"
+    offset = 14 + 40 + len(palette)
+    info = struct.pack("<IiiHHIIiiII", 40, width, height, 1, 8, 1, len(data), 2835, 2835, 256, 0)
+    return (b"BM" + struct.pack("<IHHI", offset + len(data), 0, 0, offset) + info + palette
+            + data)
+
+
+def test_a_large_rle_bmp_is_refused_and_ordinary_bmps_decode() -> None:
+    """Pillow decodes RLE BMPs in Python: a 5 KB 40000×1000 file took 5.9 s."""
+    small = decode.read_image(_rle8_bmp(200, 100, (b"\xc8\x50" + b"\x00\x00") * 100))
+    assert small.size == (200, 100) and np.asarray(small).max() == 0x50
+    plain = _encode(Image.new("RGB", (3000, 1000), (10, 20, 30)), "BMP")  # 3 MP, uncompressed
+    assert decode.read_image(plain).size == (1000, 334)  # reduced by 3 to the working size
+    hostile = _rle8_bmp(2100, 1000, b"\x01\xff\x00\x00" * 1000)  # one pixel, end of line
+    assert len(hostile) < 10_000
+    _one_line_refusal(TooManyPixels, "2,100,000 pixels is over the limit of 2,000,000 for an "
+                      "RLE-compressed BMP", hostile)
+    with pytest.raises(Exception) as info:
+        serve_photos.photo_to_image(hostile, "rle.bmp", (28, 28))
+    assert info.value.status == 413
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return (struct.pack(">I", len(data)) + kind + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+
+def test_thousands_of_metadata_segments_or_chunks_are_refused() -> None:
+    """10 MB of empty APP1 segments cost 3.6 s and 357 MB; 830 k empty PNG chunks 2.65 s."""
+    jpeg = _encode(_garment(), "JPEG")
+    app1 = jpeg[:2] + b"\xff\xe1\x00\x02" * 1_001 + jpeg[2:]
+    _one_line_refusal(UnreadableImage, "more than 1,000 JPEG marker segments", app1)
+    comments = jpeg[:2] + b"\xff\xfe\x00\x02" * 1_001 + jpeg[2:]
+    _one_line_refusal(UnreadableImage, "more than 1,000 JPEG marker segments", comments)
+    junk = jpeg[:20] + b"\0" * 70_000 + jpeg[20:]  # skipped by Pillow one byte at a time
+    _one_line_refusal(UnreadableImage, "stray bytes between JPEG markers", junk)
+    png = _encode(_garment(), "PNG")
+    after_ihdr = 8 + 25
+    private = png[:after_ihdr] + _png_chunk(b"abCd", b"") * 1_001 + png[after_ihdr:]
+    _one_line_refusal(UnreadableImage, "more than 1,000 PNG metadata chunks", private)
+    first_idat = png.index(b"IDAT") - 4
+    idats = png[:first_idat] + _png_chunk(b"IDAT", b"") * 50_001 + png[first_idat:]
+    assert len(idats) < 700_000
+    _one_line_refusal(UnreadableImage, "more than 50,000 PNG chunks", idats)
+    with pytest.raises(Exception) as info:
+        serve_photos.photo_to_image(app1, "app1.jpg", (28, 28))
+    assert info.value.status == 400 and "marker segments" in info.value.detail
+
+
+def test_ordinary_metadata_progressive_and_animated_files_still_decode() -> None:
+    """Text chunks, EXIF, ICC, comments, a progressive JPEG, a long APNG: under every limit."""
+    garment = _garment()
+    png = _encode(garment, "PNG")
+    texts = b"".join(_png_chunk(b"tEXt", b"key%d\0value" % i) for i in range(20))
+    with_text = png[:33] + texts + png[33:-12] + texts + png[-12:]  # before IDAT and after
+    assert decode.read_image(with_text).size == (60, 40)
+    exif = Image.Exif()
+    exif[0x0112] = 1
+    exif[0x010F] = "Camera"
+    jpeg = _encode(garment, "JPEG", exif=exif, comment=b"hello", progressive=True,
+                   icc_profile=b"\0" * 200_000)  # split over four APP2 segments
+    np.testing.assert_array_equal(np.asarray(decode.read_image(jpeg)),
+                                  np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB")))
+    frames = [Image.new("RGB", (8, 8), (i % 256, i // 256, 0)) for i in range(1_200)]
+    apng = _encode(frames[0], "PNG", save_all=True, append_images=frames[1:])
+    assert apng.count(b"fcTL") == 1_200
+    assert decode.read_image(apng).size == (8, 8)
+
+
+def test_the_structure_walks_are_cheap_on_ordinary_files() -> None:
+    """The walks read headers only (and scan a JPEG's data for SOS markers with `bytes.count`)."""
+    rng = np.random.default_rng(0)
+    noise = Image.fromarray(rng.integers(0, 256, (1500, 2000, 3), np.uint8))
+    for data in (_encode(noise, "JPEG", quality=95), _encode(noise, "JPEG", progressive=True),
+                 _encode(noise, "PNG", compress_level=1)):
+        handle = io.BytesIO(data)
+        best = min(_timed_walk(handle) for _ in range(5))
+        assert best < 0.01, f"{len(data):,} bytes walked in {best * 1000:.1f} ms"
+
+
+def _timed_walk(handle: io.BytesIO) -> float:
+    start = time.perf_counter()
+    handle.seek(0)
+    structure.check_structure(handle, handle.read(16))
+    return time.perf_counter() - start

@@ -12,7 +12,15 @@ the same files with the same message and share one pixel limit. Why each guard e
   stream forever; it is refused before a byte is read (opened non-blocking, then `fstat`).
 * **One pixel limit** (`MAX_PIXELS`), judged from the header before any pixel is decoded. A
   JPEG is decoded straight at 1/2, 1/4 or 1/8 scale (`Image.draft`, free in libjpeg) when that
-  still leaves `WORKING_EDGE` pixels on the long side, and the limit applies to what is decoded.
+  still leaves `WORKING_EDGE` pixels on the long side, and the limit applies to what is decoded
+  — except for a progressive (multi-scan) JPEG, whose every coefficient libjpeg keeps in memory
+  at full size whatever the scale: there half the limit applies to the full size.
+* **Bounded structure** (`fmnist.images.structure`), walked before Pillow parses the file: at
+  most `MAX_JPEG_SCANS` scans and `MAX_JPEG_SEGMENTS` marker segments in a JPEG, at most
+  `MAX_PNG_METADATA_CHUNKS` / `MAX_PNG_CHUNKS` chunks in a PNG — Pillow parses each in Python and
+  libjpeg walks the whole image once per scan. From the parsed header, before decoding: a TIFF
+  tile no larger than its image needs (`MAX_TIFF_BLOCK_PIXELS`; libtiff allocates a whole tile),
+  and an RLE-compressed BMP (decoded by Pillow in pure Python) at most `MAX_RLE_BMP_PIXELS`.
 * **Bounded work after decoding**: the image is box-reduced (`Image.reduce`) to at most
   `WORKING_EDGE` pixels on its long side before any float copy is made — the photo recipe ends
   at 28×28, and the float steps of a 40 MP photo cost about a gigabyte.
@@ -42,9 +50,25 @@ from PIL import Image, UnidentifiedImageError
 
 from fmnist.defaults import MAX_PIXELS  # the one pixel limit (40 MP); re-exported
 from fmnist.errors import FmnistError
+from fmnist.images import structure
+from fmnist.images.structure import (  # noqa: F401 — the structure limits, re-exported
+    MAX_JPEG_SCANS,
+    MAX_JPEG_SEGMENTS,
+    MAX_PNG_CHUNKS,
+    MAX_PNG_METADATA_CHUNKS,
+)
 
 # Long edge of the image handed to the photo recipe; ≥ 36× the 28-pixel output.
 WORKING_EDGE = 1024
+# Pixels of one TIFF tile allowed beyond the image's own area. libtiff allocates (and inflates
+# into) a whole tile however small the image, so a 16×16 image declaring one 16384×16384 tile
+# costs 1 GB; a real tile is 256×256 or 512×512, and a 1024×1024 floor keeps any tiling of a
+# small image legal.
+MAX_TIFF_BLOCK_PIXELS = 1024 * 1024
+# Pixels of an RLE8/RLE4-compressed BMP. Pillow decodes these in pure Python, up to
+# 0.13–0.16 s per megapixel when the runs are short (40 MP of a 5 KB file: 5.9 s); the format
+# is for small palette images (icons, old screenshots), never photos. 2 MP costs ≤ ~ 0.3 s.
+MAX_RLE_BMP_PIXELS = 2_000_000
 # Pillow's names of the decoders we allow (its JPEG opener also reads MPO, the multi-picture
 # JPEG some phones write).
 ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")
@@ -118,6 +142,8 @@ def read_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> Image.Image
     if isinstance(source, Image.Image):  # opened by the caller, perhaps not loaded yet
         check_pixels(source.size, name, max_pixels)
         try:
+            if getattr(source, "tile", None):  # not decoded yet: the same checks as a file
+                _check_opened(source, name, max_pixels, _walk_opened(source, name))
             return _finish(source, name, _orientation(source))
         except _DECODE_ERRORS as exc:
             raise UnreadableImage(f"{name}: damaged or truncated image ({exc})") from None
@@ -164,12 +190,14 @@ def _decode(handle: BinaryIO, name: str, max_pixels: int) -> Image.Image:
         raise UnsupportedImage(f"{name}: a text-mode file; open images in binary mode ('rb')")
     if not head:
         raise UnreadableImage(f"{name}: empty file (0 bytes)")
+    layout = _check_structure(handle, name, head)
     handle.seek(0)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             warnings.filterwarnings("ignore", category=UserWarning, module="PIL")  # bad metadata
             with Image.open(handle, formats=ACCEPTED_FORMATS) as image:
+                _check_opened(image, name, max_pixels, layout)
                 _draft(image)
                 check_pixels(image.size, name, max_pixels)
                 orientation = _orientation(image)
@@ -197,6 +225,100 @@ def check_pixels(size: tuple[int, int], name: str, max_pixels: int = MAX_PIXELS)
                             "shrink the photo first")
     if width <= 0 or height <= 0:
         raise UnreadableImage(f"{name}: the image has no pixels ({width}×{height})")
+
+
+def _check_structure(handle: BinaryIO, name: str, head: bytes) -> structure.JpegLayout | None:
+    """Walk a JPEG's segments and scans or a PNG's chunks before Pillow parses them.
+
+    Pillow's parsers loop over these in Python and libjpeg walks the whole image once per scan,
+    with no bound on how many a file holds (see `fmnist.images.structure`); the walk reads only
+    headers, so a file over a limit is refused in microseconds, before Pillow allocates anything.
+    """
+    try:
+        return structure.check_structure(handle, head)
+    except structure.Refused as exc:
+        raise UnreadableImage(f"{name}: refused, {exc}") from None
+    except OSError as exc:
+        raise UnreadableImage(f"{name}: cannot read ({exc})") from None
+
+
+def _walk_opened(image: Image.Image, name: str) -> structure.JpegLayout | None:
+    """`_check_structure` on the file behind an image the caller opened but has not loaded."""
+    handle = getattr(image, "fp", None)
+    if handle is None or image.format not in ("JPEG", "MPO", "PNG"):
+        return None
+    position = handle.tell()
+    try:
+        handle.seek(0)
+        return _check_structure(handle, name, handle.read(16))
+    finally:
+        handle.seek(position)
+
+
+def _check_opened(image: Image.Image, name: str, max_pixels: int,
+                  layout: structure.JpegLayout | None) -> None:
+    """The checks on Pillow's parsed header that must come before anything is decoded."""
+    _check_multi_scan_jpeg(image, name, max_pixels, layout)
+    _check_tiff_tiles(image, name)
+    _check_rle_bmp(image, name)
+
+
+def _check_multi_scan_jpeg(image: Image.Image, name: str, max_pixels: int,
+                           layout: structure.JpegLayout | None) -> None:
+    """Apply half the pixel limit to the full size of a progressive or multi-scan JPEG.
+
+    `draft` makes libjpeg output 1/8 of the pixels, but for a file of several scans it still
+    keeps every DCT coefficient of the full image (2 bytes × pixels × components) until the last
+    scan: a 13000×13000 progressive JPEG of 0.7 MB, drafted to 1625², peaked at 1.2–1.6 GB,
+    and a 40 MP one (6300²) still at 268 MB; at half the limit it stays near the ~160 MB any
+    image may cost (docs/security.md).
+    """
+    if image.format not in ("JPEG", "MPO"):
+        return
+    progressive = image.info.get("progressive") or image.info.get("progression")
+    if not (progressive or (layout is not None and layout.multi_scan)):
+        return
+    width, height = image.size
+    limit = max_pixels // 2  # 2 bytes × 3 components a pixel: 20 MP ≈ 120 MB of coefficients
+    if width * height > limit:
+        raise TooManyPixels(f"{name}: {width}×{height} = {width * height:,} pixels is over the "
+                            f"limit of {limit:,} for a progressive JPEG (decoding one keeps "
+                            "the whole full-size image in memory at any scale); shrink the photo "
+                            "or save it as a baseline JPEG")
+
+
+def _check_tiff_tiles(image: Image.Image, name: str) -> None:
+    """Refuse a TIFF tile much larger than its image: libtiff allocates and fills a whole tile.
+
+    A tile may cover the image or `MAX_TIFF_BLOCK_PIXELS`, whichever is more; a 16×16 image with
+    one declared 16384×16384 deflate tile (1 MB) otherwise cost 1 GB and 2.9 s. (Strips need no
+    such check: libtiff clamps RowsPerStrip to the image's height.)
+    """
+    if image.format != "TIFF":
+        return
+    tile_width, tile_length = image.tag_v2.get(322), image.tag_v2.get(323)  # TileWidth/Length
+    if not (isinstance(tile_width, int) and isinstance(tile_length, int)):
+        return
+    width, height = image.size
+    if tile_width * tile_length > max(width * height, MAX_TIFF_BLOCK_PIXELS):
+        raise UnreadableImage(f"{name}: refused, a {width}×{height} TIFF declares "
+                              f"{tile_width}×{tile_length} tiles (a tile may cover at most the "
+                              f"image or {MAX_TIFF_BLOCK_PIXELS:,} pixels; the decoder allocates "
+                              "whole tiles)")
+
+
+def _check_rle_bmp(image: Image.Image, name: str) -> None:
+    """Cap an RLE8/RLE4 BMP at `MAX_RLE_BMP_PIXELS`: Pillow decodes RLE in pure Python.
+
+    A 5 KB 40000×1000 RLE8 file took 5.9 s; eight in one upload request 28.5 s.
+    """
+    if image.format != "BMP" or not image.tile or image.tile[0][0] != "bmp_rle":
+        return
+    width, height = image.size
+    if width * height > MAX_RLE_BMP_PIXELS:
+        raise TooManyPixels(f"{name}: {width}×{height} = {width * height:,} pixels is over the "
+                            f"limit of {MAX_RLE_BMP_PIXELS:,} for an RLE-compressed BMP (decoded "
+                            "slowly); save it as PNG or an uncompressed BMP")
 
 
 def _draft(image: Image.Image) -> None:
