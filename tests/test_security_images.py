@@ -450,6 +450,10 @@ def test_a_progressive_jpeg_is_held_to_the_limit_at_full_size() -> None:
     assert info.value.status == 413
     with pytest.raises(TooManyPixels, match="over the limit"):  # opened by the caller: no draft
         decode.read_image(Image.open(io.BytesIO(progressive)), max_pixels=limit)
+    # under the scan count, over the scans × pixels budget: 4.4 MP × ~100 scans ≈ 1 s of work
+    many = _repeat_refinement_scan(progressive, 88)
+    assert many.count(b"\xff\xda") <= decode.MAX_JPEG_SCANS
+    _one_line_refusal(UnreadableImage, "scans of a 2100×2100 JPEG are over the limit", many)
 
 
 def _tiled_tiff(pixels: np.ndarray, tile: tuple[int, int]) -> bytes:
