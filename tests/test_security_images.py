@@ -595,3 +595,126 @@ def _timed_walk(handle: io.BytesIO) -> float:
     handle.seek(0)
     structure.check_structure(handle, handle.read(16))
     return time.perf_counter() - start
+
+
+# -- TIFF, GIF and WebP structure (security review 2: strips, tag arrays, extensions, canvas) ----
+def _tiff(tags: list[tuple[int, int, int, bytes]], data: bytes = b"\x80" * 64) -> bytes:
+    """A little-endian TIFF: `data` at offset 8, then each tag's out-of-line values, then the IFD.
+    `tags`: (tag, type, count, packed values); values of ≤ 4 bytes are stored inline."""
+    out = bytearray(b"II*\0\0\0\0\0" + data)
+    entries = []
+    for tag, kind, count, packed in sorted(tags):
+        out += b"\0" * (len(out) % 2)
+        if len(packed) > 4:
+            field = struct.pack("<I", len(out))
+            out += packed
+        else:
+            field = packed.ljust(4, b"\0")
+        entries.append(struct.pack("<HHI", tag, kind, count) + field)
+    out += b"\0" * (len(out) % 2)
+    out[4:8] = struct.pack("<I", len(out))
+    return bytes(out + struct.pack("<H", len(entries)) + b"".join(entries) + b"\0\0\0\0")
+
+
+def _grey_tiff_tags(width: int, height: int, rows_per_strip: int, compression: int = 1) -> list:
+    return [(256, 4, 1, struct.pack("<I", width)), (257, 4, 1, struct.pack("<I", height)),
+            (258, 3, 1, struct.pack("<H", 8)), (259, 3, 1, struct.pack("<H", compression)),
+            (262, 3, 1, struct.pack("<H", 1)), (277, 3, 1, struct.pack("<H", 1)),
+            (278, 4, 1, struct.pack("<I", rows_per_strip))]
+
+
+def test_a_tiff_with_a_huge_strip_array_is_refused() -> None:
+    """A 1×1,000,000 raw TIFF in one-row strips (8 MB) cost 8.3 s and 366 MB: Pillow decodes
+    each strip as its own Python tile; 9.5 M BYTE-typed offsets ran past 60 s and 2.9 GB."""
+    rows = 200  # ordinary: one-row strips, each pointing at its own row of the data
+    ordinary = _tiff(_grey_tiff_tags(1, rows, 1)
+                     + [(273, 4, rows, (np.arange(rows, dtype="<u4") + 8).tobytes()),
+                        (279, 4, rows, np.ones(rows, "<u4").tobytes())], bytes(range(rows)))
+    np.testing.assert_array_equal(np.asarray(decode.read_image(ordinary))[:, 0], np.arange(rows))
+    many = decode.MAX_TIFF_BLOCKS + 1
+    hostile = _tiff(_grey_tiff_tags(1, many, 1) + [(273, 1, many, b"\x08" * many),
+                                                   (279, 4, 1, struct.pack("<I", 1))])
+    assert len(hostile) < 100_000
+    _one_line_refusal(UnreadableImage, "65,537 strips or tiles in a TIFF, over the limit of "
+                      "65,536", hostile)
+    with pytest.raises(UnreadableImage, match="strips or tiles"):  # opened by the caller
+        decode.read_image(Image.open(io.BytesIO(hostile)))
+    with pytest.raises(Exception) as info:
+        serve_photos.photo_to_image(hostile, "strips.tif", (28, 28))
+    assert info.value.status == 400
+
+
+def test_tiff_directories_and_tag_arrays_are_bounded() -> None:
+    """Pillow reads every IFD entry and unpacks the tags it uses into Python numbers: 65,535
+    entries cost 0.52 s, a 4.5 M-value ColorMap 0.85 s and 269 MB, 1.2 M XResolution fractions
+    3.2 s and 227 MB."""
+    base = _grey_tiff_tags(8, 8, 8) + [(273, 4, 1, struct.pack("<I", 8)),
+                                       (279, 4, 1, struct.pack("<I", 64))]
+    blobs = [(700, 1, 300_000, b"<x:xmpmeta " + b"a" * 299_989),  # big blobs stay legal
+             (34675, 7, 300_000, bytes(300_000))]
+    assert decode.read_image(_tiff(base + blobs)).size == (8, 8)
+    ordinary = _encode(_garment(), "TIFF", compression="tiff_lzw", dpi=(300, 300))
+    np.testing.assert_array_equal(np.asarray(decode.read_image(ordinary)),
+                                  np.asarray(_garment()))
+    entries = [(tag, 3, 1, struct.pack("<H", 1)) for tag in range(40000, 41001)]
+    _one_line_refusal(UnreadableImage, "1,010 entries in a TIFF's first directory", _tiff(
+        base + entries))
+    colormap = _tiff(base[:4] + [(262, 3, 1, struct.pack("<H", 3))] + base[5:]
+                     + [(320, 3, 196_609, bytes(2 * 196_609))])
+    _one_line_refusal(UnreadableImage, r"a TIFF tag \(320\) holds 196,609 values", colormap)
+    rationals = _tiff(base + [(282, 5, 1_025, struct.pack("<II", 1, 3) * 1_025)])
+    _one_line_refusal(UnreadableImage, r"a TIFF tag \(282\) holds 1,025 fractions", rationals)
+
+
+def test_a_progressive_jpeg_inside_a_tiff_is_refused() -> None:
+    """375 strips sharing one 5 KB progressive JPEG of 96 scans cost 2.45 s: libjpeg walks each
+    strip once per scan. libtiff writes baseline strips, which still decode."""
+    ordinary = _encode(_garment(600, 400), "TIFF", compression="jpeg")
+    assert decode.read_image(ordinary).size == (600, 400)
+    strip = _repeat_refinement_scan(_progressive(16), 10)
+    hostile = _tiff(_grey_tiff_tags(16, 1600, 16, compression=7)
+                    + [(273, 4, 100, np.full(100, 8, "<u4").tobytes()),
+                       (279, 4, 100, np.full(100, len(strip), "<u4").tobytes())], strip)
+    _one_line_refusal(UnreadableImage, "a progressive JPEG inside a TIFF", hostile)
+
+
+def test_gif_extension_blocks_before_the_first_image_are_bounded() -> None:
+    """500 k NETSCAPE extensions before the image cost 1.22 s; one comment of 4.5 M one-byte
+    sub-blocks 1.31 s and 415 MB (Pillow parses and keeps each in Python)."""
+    frames = [_garment().convert("P")] + [Image.new("P", (60, 40), i) for i in range(1, 50)]
+    ordinary = _encode(frames[0], "GIF", save_all=True, append_images=frames[1:], loop=0,
+                       comment=b"x" * 10_000)
+    assert decode.read_image(ordinary).size == (60, 40)
+    at = 13 + (3 << ((ordinary[10] & 7) + 1))  # after the header and global colour table
+    control = b"\x21\xf9\x04\x00\x00\x00\x00\x00"
+    _one_line_refusal(UnreadableImage, "more than 1,000 extension blocks or stray bytes",
+                      ordinary[:at] + control * 1_001 + ordinary[at:])
+    comment = b"\x21\xfe" + b"\x01c" * 65_537 + b"\x00"
+    _one_line_refusal(UnreadableImage, "more than 65,536 data sub-blocks",
+                      ordinary[:at] + comment + ordinary[at:])
+
+
+def _webp_chunk(kind: bytes, data: bytes) -> bytes:
+    return kind + struct.pack("<I", len(data)) + data + b"\0" * (len(data) % 2)
+
+
+def test_a_large_webp_canvas_is_refused() -> None:
+    """Pillow decodes WebP at ~15 bytes a canvas pixel: a still 40 MP WebP (72 KB) and a 138-byte
+    animation of one 60×40 frame on a 40 MP canvas both peaked at 644 MB."""
+    ordinary = _encode(_garment(2000, 1500), "WEBP", quality=80)
+    assert decode.read_image(ordinary).size == (1000, 750)
+    frame = _encode(_garment(), "WEBP")[12:]  # its VP8 chunk
+    side = 3536  # 12,503,296 pixels
+    header = struct.pack("<I", 0x02) + (side - 1).to_bytes(3, "little") * 2
+    anmf = b"\0" * 6 + (59).to_bytes(3, "little") + (39).to_bytes(3, "little") + b"\x64\0\0\0"
+    body = (b"WEBP" + _webp_chunk(b"VP8X", header) + _webp_chunk(b"ANIM", b"\0" * 6)
+            + _webp_chunk(b"ANMF", anmf + frame))
+    hostile = b"RIFF" + struct.pack("<I", len(body)) + body
+    assert len(hostile) < 1_000
+    _one_line_refusal(TooManyPixels, "12,503,296 pixels is over the limit of 12,500,000 for a "
+                      "WebP", hostile)
+    with pytest.raises(TooManyPixels, match="for a WebP"):  # opened by the caller, not loaded
+        decode.read_image(Image.open(io.BytesIO(hostile)))
+    with pytest.raises(Exception) as info:
+        serve_photos.photo_to_image(hostile, "canvas.webp", (28, 28))
+    assert info.value.status == 413

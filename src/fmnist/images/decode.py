@@ -17,10 +17,15 @@ the same files with the same message and share one pixel limit. Why each guard e
   at full size whatever the scale: there half the limit applies to the full size.
 * **Bounded structure** (`fmnist.images.structure`), walked before Pillow parses the file: at
   most `MAX_JPEG_SCANS` scans and `MAX_JPEG_SEGMENTS` marker segments in a JPEG, at most
-  `MAX_PNG_METADATA_CHUNKS` / `MAX_PNG_CHUNKS` chunks in a PNG — Pillow parses each in Python and
-  libjpeg walks the whole image once per scan. From the parsed header, before decoding: a TIFF
-  tile no larger than its image needs (`MAX_TIFF_BLOCK_PIXELS`; libtiff allocates a whole tile),
-  and an RLE-compressed BMP (decoded by Pillow in pure Python) at most `MAX_RLE_BMP_PIXELS`.
+  `MAX_PNG_METADATA_CHUNKS` / `MAX_PNG_CHUNKS` chunks in a PNG, at most `MAX_TIFF_ENTRIES`
+  entries, `MAX_TIFF_BLOCKS` strips or tiles and `MAX_TIFF_TAG_VALUES` / `MAX_TIFF_RATIONALS`
+  values per tag in a TIFF (and `MAX_SCAN_PIXELS` scans × pixels in a JPEG-compressed one), at
+  most `MAX_GIF_BLOCKS` extension blocks and `MAX_GIF_SUB_BLOCKS` sub-blocks before a GIF's
+  first image — Pillow parses each in Python and libjpeg walks the whole image once per scan.
+  From the parsed header, before decoding: a TIFF tile no larger than its image needs
+  (`MAX_TIFF_BLOCK_PIXELS`; libtiff allocates a whole tile), an RLE-compressed BMP (decoded by
+  Pillow in pure Python) at most `MAX_RLE_BMP_PIXELS`, and a WebP canvas (decoded at ~15 bytes
+  a pixel) at most `MAX_WEBP_PIXELS`.
 * **Bounded work after decoding**: the image is box-reduced (`Image.reduce`) to at most
   `WORKING_EDGE` pixels on its long side before any float copy is made — the photo recipe ends
   at 28×28, and the float steps of a 40 MP photo cost about a gigabyte.
@@ -52,10 +57,17 @@ from fmnist.defaults import MAX_PIXELS  # the one pixel limit (40 MP); re-export
 from fmnist.errors import FmnistError
 from fmnist.images import structure
 from fmnist.images.structure import (  # noqa: F401 — the structure limits, re-exported
+    MAX_GIF_BLOCKS,
+    MAX_GIF_SUB_BLOCKS,
     MAX_JPEG_SCANS,
     MAX_JPEG_SEGMENTS,
     MAX_PNG_CHUNKS,
     MAX_PNG_METADATA_CHUNKS,
+    MAX_SCAN_PIXELS,
+    MAX_TIFF_BLOCKS,
+    MAX_TIFF_ENTRIES,
+    MAX_TIFF_RATIONALS,
+    MAX_TIFF_TAG_VALUES,
 )
 
 # Long edge of the image handed to the photo recipe; ≥ 36× the 28-pixel output.
@@ -69,10 +81,12 @@ MAX_TIFF_BLOCK_PIXELS = 1024 * 1024
 # 0.13–0.16 s per megapixel when the runs are short (40 MP of a 5 KB file: 5.9 s); the format
 # is for small palette images (icons, old screenshots), never photos. 2 MP costs ≤ ~ 0.3 s.
 MAX_RLE_BMP_PIXELS = 2_000_000
-# Scans × full-size pixels of a multi-scan JPEG. libjpeg walks the whole image once per scan,
-# ≈ 0.3 ns per pixel and scan on 2 cores (96 scans of 36 MP: 1.1 s); a progressive photo of
-# 20 MP with libjpeg's 10 scans is 200 M, and 400 M bounds any file at ≈ 0.15 s of scans.
-MAX_SCAN_PIXELS = 400_000_000
+# Canvas pixels of a WebP. Pillow decodes every WebP (still or animated) through libwebp's
+# animation decoder, which keeps two RGBA canvases, then copies the frame out twice: ≈ 15 bytes
+# a pixel (peak RSS, 28 MB of it start-up: 10 MP 186 MB, 12 MP 217 MB, 16 MP 278 MB, 40 MP
+# 644 MB — even for a 138-byte animation of one 60×40 frame on a 40 MP canvas). 12.5 MP keeps a
+# 12 MP phone photo (4032×3024) at ≈ 225 MB.
+MAX_WEBP_PIXELS = 12_500_000
 # Pillow's names of the decoders we allow (its JPEG opener also reads MPO, the multi-picture
 # JPEG some phones write).
 ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF", "TIFF")
@@ -146,7 +160,8 @@ def read_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> Image.Image
     if isinstance(source, Image.Image):  # opened by the caller, perhaps not loaded yet
         check_pixels(source.size, name, max_pixels)
         try:
-            if getattr(source, "tile", None):  # not decoded yet: the same checks as a file
+            if getattr(source, "tile", None) or source.format == "WEBP":  # not decoded yet
+                # (a WebP has no tile until loaded): the same checks as a file
                 _check_opened(source, name, max_pixels, _walk_opened(source, name))
             return _finish(source, name, _orientation(source))
         except _DECODE_ERRORS as exc:
@@ -232,7 +247,8 @@ def check_pixels(size: tuple[int, int], name: str, max_pixels: int = MAX_PIXELS)
 
 
 def _check_structure(handle: BinaryIO, name: str, head: bytes) -> structure.JpegLayout | None:
-    """Walk a JPEG's segments and scans or a PNG's chunks before Pillow parses them.
+    """Walk a JPEG's segments and scans, a PNG's chunks, a TIFF's first directory or the blocks
+    before a GIF's first image, before Pillow parses them.
 
     Pillow's parsers loop over these in Python and libjpeg walks the whole image once per scan,
     with no bound on how many a file holds (see `fmnist.images.structure`); the walk reads only
@@ -249,7 +265,7 @@ def _check_structure(handle: BinaryIO, name: str, head: bytes) -> structure.Jpeg
 def _walk_opened(image: Image.Image, name: str) -> structure.JpegLayout | None:
     """`_check_structure` on the file behind an image the caller opened but has not loaded."""
     handle = getattr(image, "fp", None)
-    if handle is None or image.format not in ("JPEG", "MPO", "PNG"):
+    if handle is None or image.format not in ("JPEG", "MPO", "PNG", "TIFF"):
         return None
     position = handle.tell()
     try:
@@ -265,6 +281,7 @@ def _check_opened(image: Image.Image, name: str, max_pixels: int,
     _check_multi_scan_jpeg(image, name, max_pixels, layout)
     _check_tiff_tiles(image, name)
     _check_rle_bmp(image, name)
+    _check_webp(image, name)
 
 
 def _check_multi_scan_jpeg(image: Image.Image, name: str, max_pixels: int,
@@ -328,6 +345,22 @@ def _check_rle_bmp(image: Image.Image, name: str) -> None:
         raise TooManyPixels(f"{name}: {width}×{height} = {width * height:,} pixels is over the "
                             f"limit of {MAX_RLE_BMP_PIXELS:,} for an RLE-compressed BMP (decoded "
                             "slowly); save it as PNG or an uncompressed BMP")
+
+
+def _check_webp(image: Image.Image, name: str) -> None:
+    """Cap a WebP's canvas at `MAX_WEBP_PIXELS`: Pillow decodes WebP at ~15 bytes a pixel.
+
+    libwebp's animation decoder (Pillow's only WebP path) keeps two RGBA canvases and Pillow
+    copies the frame twice more: a still 40 MP WebP of 72 KB peaked at 644 MB, and so did a
+    138-byte animation whose one 60×40 frame sits on a 40 MP canvas.
+    """
+    if image.format != "WEBP":
+        return
+    width, height = image.size
+    if width * height > MAX_WEBP_PIXELS:
+        raise TooManyPixels(f"{name}: {width}×{height} = {width * height:,} pixels is over the "
+                            f"limit of {MAX_WEBP_PIXELS:,} for a WebP (decoding one takes about "
+                            "15 bytes a pixel); shrink the photo or save it as PNG or JPEG")
 
 
 def _draft(image: Image.Image) -> None:

@@ -1,13 +1,16 @@
-"""Cheap byte-level walks over a JPEG's or PNG's structure, run before Pillow parses the file.
+"""Cheap byte-level walks over a JPEG's, PNG's, TIFF's or GIF's structure, run before Pillow
+parses the file.
 
-Pillow reads the marker segments of a JPEG and the chunks of a PNG in a Python loop, keeping
-every APP segment and private chunk, and libjpeg re-walks every coefficient block of the image
-once per scan of a progressive JPEG. Nothing in either bounds how many there are, so a small
-file made of nothing but empty segments, chunks or repeated scans costs seconds of CPU and
-hundreds of MB (docs/security.md, "Images and photos"). These walks count them first, reading
-only headers and seeking over data, and stop as soon as a limit is passed, so the walk itself
-stays cheap: microseconds on a baseline photo, ~ 0.2 ms per MB of a progressive one (whose
-decoding costs ~ 100× that).
+Pillow reads the marker segments of a JPEG, the chunks of a PNG, the extension blocks of a GIF
+and the tag arrays of a TIFF in Python loops (a raw TIFF's every strip or tile becomes a Python
+tile decoded on its own), and libjpeg re-walks every coefficient block of the image once per
+scan of a progressive JPEG — a JPEG-compressed TIFF's strips included. Nothing bounds how many
+there are, so a small file made of nothing but empty segments, chunks, sub-blocks, strips or
+repeated scans costs seconds of CPU and hundreds of MB (docs/security.md, "Images and photos").
+These walks count them first, reading only headers and seeking over data, and stop as soon as
+a limit is passed, so the walk itself stays cheap: microseconds on a baseline photo, a TIFF or a
+GIF, ~ 0.2 ms per MB of a progressive JPEG or a JPEG-compressed TIFF (whose decoding costs
+~ 100× that).
 
 A walk only refuses; whatever it does not understand (truncation, a bad length, an unknown
 marker) is left to Pillow to report, so a damaged file gets the same message as before.
@@ -43,7 +46,49 @@ MAX_PNG_METADATA_CHUNKS = 1_000
 # needs ~ 6,400; Pillow feeds each IDAT to zlib through a Python loop.
 MAX_PNG_CHUNKS = 50_000
 
+# Scans × full-size pixels of a multi-scan JPEG (and, strip by strip, of a JPEG-compressed TIFF).
+# libjpeg walks the whole image once per scan, ≈ 0.3 ns per pixel and scan on 2 cores (96 scans
+# of 36 MP: 1.1 s); a progressive photo of 20 MP with libjpeg's 10 scans is 200 M, and 400 M
+# bounds any file at ≈ 0.15 s of scans.
+MAX_SCAN_PIXELS = 400_000_000
+# Entries in a TIFF's first IFD. A TIFF has 10–30, a GeoTIFF or a DNG at most a few hundred;
+# Pillow reads each in Python, twice (65,535 entries: 0.52 s).
+MAX_TIFF_ENTRIES = 1_000
+# Strips or tiles of a TIFF (StripOffsets/TileOffsets values, every plane). Pillow turns each
+# strip of an uncompressed TIFF into a Python tile decoded on its own (reading 64 KB each): a
+# 1×1,000,000 grey image in one-row strips (8 MB) cost 8.3 s and 366 MB, 2.4 M strips 21 s and
+# 791 MB, 9.5 M BYTE-typed offsets > 60 s and 2.9 GB. A 40 MP scan in one-row strips needs
+# ≤ ~40,000; 65,536 one-row strips cost 0.44 s and 56 MB.
+MAX_TIFF_BLOCKS = 65_536
+# Values of one numeric TIFF tag (SHORT, LONG, FLOAT, …): Pillow unpacks a tag it reads into a
+# tuple of Python numbers (a 4.5 M-entry ColorMap: 0.85 s, 269 MB). The largest real array is
+# a 16-bit ColorMap or TransferFunction, 3 × 65,536.
+MAX_TIFF_TAG_VALUES = 196_608
+# Values of one RATIONAL/SRATIONAL TIFF tag: Pillow builds an `IFDRational` object per value,
+# ≈ 2.6 µs each (1.2 M XResolution values: 3.2 s, 227 MB; 196 k still 0.8 s). Real ones hold
+# 1–9 (resolutions, white point, chromaticities, a DNG's colour matrices).
+MAX_TIFF_RATIONALS = 1_024
+# Extension blocks (and stray bytes, which Pillow skips one per Python loop) before a GIF's first
+# image. A GIF has a handful (NETSCAPE loop, graphic control, comment, XMP, ICC); Pillow parses
+# each in Python (500 k NETSCAPE extensions: 1.22 s; 1.8 M empty comments 0.62 s).
+MAX_GIF_BLOCKS = 1_000
+# Data sub-blocks of those extensions, all together. Pillow reads and keeps each one (4.5 M
+# one-byte comment sub-blocks in 9 MB: 1.31 s and 415 MB); 65,536 full ones are 16 MB, far
+# more than any comment, XMP packet or ICC profile, and cost ~ 20 ms.
+MAX_GIF_SUB_BLOCKS = 65_536
+
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_TIFF_MAGIC = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")  # classic and BigTIFF, both orders
+_GIF_MAGIC = (b"GIF87a", b"GIF89a")
+# TIFF tags whose count is the number of strips or tiles: Strip/TileOffsets, Strip/TileByteCounts.
+_TIFF_BLOCK_TAGS = frozenset({273, 279, 324, 325})
+# TIFF field types: RATIONAL and SRATIONAL; ASCII and UNDEFINED, kept as one `bytes`/`str`.
+_TIFF_RATIONAL_TYPES = frozenset({5, 10})
+_TIFF_BLOB_TYPES = frozenset({2, 7})
+# BYTE-typed tags that hold a blob Pillow keeps as `bytes` (XMP, IPTC, Photoshop resources).
+_TIFF_BLOB_TAGS = frozenset({700, 33723, 34377})
+# Inline integer types (SHORT, LONG, LONG8) → struct code, for the few values the walk reads.
+_TIFF_INT_CODES = {3: "H", 4: "I", 16: "Q"}
 _JPEG_SOI = b"\xff\xd8\xff"
 # Markers Pillow and libjpeg read without a length field: JPG, RST0–7, SOI, EOI, JPG0–13.
 _STANDALONE = frozenset({0xC8, *range(0xD0, 0xDA), *range(0xF0, 0xFE)})
@@ -69,7 +114,7 @@ class JpegLayout:
 
 
 def check_structure(handle: BinaryIO, head: bytes) -> JpegLayout | None:
-    """Walk a JPEG or PNG (judged by `head`, the first bytes) and raise `Refused` if over a limit.
+    """Walk a JPEG, PNG, TIFF or GIF (judged by `head`, the first bytes); `Refused` if over a limit.
 
     Returns the JPEG's layout (None for anything else). Leaves the position of `handle` wherever
     the walk stopped: the caller seeks back before Pillow reads it.
@@ -78,6 +123,10 @@ def check_structure(handle: BinaryIO, head: bytes) -> JpegLayout | None:
         return walk_jpeg(handle)
     if head.startswith(_PNG_SIGNATURE):
         walk_png(handle)
+    elif head.startswith(_TIFF_MAGIC):
+        walk_tiff(handle)
+    elif head.startswith(_GIF_MAGIC):
+        walk_gif(handle)
     return None
 
 
@@ -149,15 +198,23 @@ def _skip(skipped: int) -> int:
 
 
 def _count_scans(handle: BinaryIO, start: int) -> int:
-    """SOS markers from `start` (the first one) to the end, read in blocks; stops past the limit."""
+    """SOS markers from `start` (the first one) to the end; `Refused` past `MAX_JPEG_SCANS`."""
+    count = _sos_markers(handle, start, MAX_JPEG_SCANS)
+    if count > MAX_JPEG_SCANS:
+        raise Refused(f"more than {MAX_JPEG_SCANS} scans in a JPEG (a progressive JPEG has "
+                      "about 10; the decoder walks the whole image once per scan)")
+    return count
+
+
+def _sos_markers(handle: BinaryIO, start: int, limit: int) -> int:
+    """The byte pairs 0xFF 0xDA from `start` to the end, read in blocks; stops once over `limit`."""
     handle.seek(start)
     count = 0
     last = b""
     while block := handle.read(_BLOCK):
         count += _count_sos(block) + (last == b"\xff" and block[:1] == b"\xda")
-        if count > MAX_JPEG_SCANS:
-            raise Refused(f"more than {MAX_JPEG_SCANS} scans in a JPEG (a progressive JPEG has "
-                          "about 10; the decoder walks the whole image once per scan)")
+        if count > limit:
+            return count
         last = block[-1:]
     return count
 
@@ -195,3 +252,120 @@ def walk_png(handle: BinaryIO) -> None:
             raise Refused(f"more than {MAX_PNG_CHUNKS:,} PNG chunks (a 40 MP PNG needs about "
                           "6,400; each costs parsing time)")
         handle.seek(length + 4, 1)  # data and CRC
+
+
+def walk_tiff(handle: BinaryIO) -> None:
+    """Read the first IFD's entries (tag, type, count) and refuse arrays Pillow would expand.
+
+    Refuses more than `MAX_TIFF_ENTRIES` entries, `MAX_TIFF_BLOCKS` strips or tiles,
+    `MAX_TIFF_TAG_VALUES` values in a numeric tag or `MAX_TIFF_RATIONALS` in a rational one
+    (Pillow reads all of these in Python before or while decoding). Only the first IFD is read:
+    Pillow decodes the first page alone, and follows no SubIFD. In a JPEG-compressed TIFF
+    (old- or new-style) every strip or tile is a JPEG of its own, and libjpeg walks a strip once
+    per scan: 375 strips sharing one 96-scan progressive JPEG (5 KB) cost 2.45 s. No TIFF writer
+    makes progressive strips, so a progressive frame marker anywhere in such a file is refused,
+    and the 0xFF 0xDA pairs of the whole file, an upper bound on the scans of unshared strips,
+    are held to `MAX_SCAN_PIXELS` per pixel of a strip.
+    """
+    handle.seek(0)
+    header = handle.read(16)
+    order = "<" if header[:2] == b"II" else ">"
+    big = header[2:4] in (b"+\0", b"\0+")  # BigTIFF: 8-byte counts and offsets
+    if len(header) < (16 if big else 8):
+        return  # truncated: Pillow reports it
+    if big:
+        first, count_code, entry_code = struct.unpack(order + "Q", header[8:16])[0], "Q", "HHQ8s"
+    else:
+        first, count_code, entry_code = struct.unpack(order + "I", header[4:8])[0], "H", "HHI4s"
+    handle.seek(first)
+    raw = handle.read(struct.calcsize(count_code))
+    if len(raw) < struct.calcsize(count_code):
+        return  # Pillow reports the damage
+    entries = struct.unpack(order + count_code, raw)[0]
+    if entries > MAX_TIFF_ENTRIES:
+        raise Refused(f"{entries:,} entries in a TIFF's first directory, over the limit of "
+                      f"{MAX_TIFF_ENTRIES:,} (a TIFF has about 20; each costs parsing time)")
+    size = struct.calcsize(order + entry_code)
+    table = handle.read(entries * size)
+    values: dict[int, int] = {}
+    for at in range(0, len(table) - size + 1, size):
+        tag, kind, count, field = struct.unpack_from(order + entry_code, table, at)
+        _check_tiff_count(tag, kind, count)
+        if count == 1 and kind in _TIFF_INT_CODES:
+            values[tag] = struct.unpack_from(order + _TIFF_INT_CODES[kind], field)[0]
+    if values.get(259) in (6, 7):  # old- and new-style JPEG compression
+        _check_tiff_jpeg_scans(handle, values)
+
+
+def _check_tiff_count(tag: int, kind: int, count: int) -> None:
+    """Refuse one IFD entry whose count is over the limit for its tag or type."""
+    if tag in _TIFF_BLOCK_TAGS:
+        if count > MAX_TIFF_BLOCKS:
+            raise Refused(f"{count:,} strips or tiles in a TIFF, over the limit of "
+                          f"{MAX_TIFF_BLOCKS:,} (each is read and decoded on its own)")
+    elif kind in _TIFF_RATIONAL_TYPES and count > MAX_TIFF_RATIONALS:
+        raise Refused(f"a TIFF tag ({tag}) holds {count:,} fractions, over the limit of "
+                      f"{MAX_TIFF_RATIONALS:,} (real tags hold a few; each costs parsing time)")
+    elif (count > MAX_TIFF_TAG_VALUES and kind not in _TIFF_BLOB_TYPES
+          and not (kind in (1, 6) and tag in _TIFF_BLOB_TAGS)):
+        raise Refused(f"a TIFF tag ({tag}) holds {count:,} values, over the limit of "
+                      f"{MAX_TIFF_TAG_VALUES:,} (each is unpacked into memory)")
+
+
+def _check_tiff_jpeg_scans(handle: BinaryIO, values: dict[int, int]) -> None:
+    """Bound the scans × strip pixels of a JPEG-compressed TIFF by `MAX_SCAN_PIXELS`."""
+    width, height = values.get(256, 0), values.get(257, 0)
+    if 322 in values and 323 in values:  # tiles
+        block_pixels = values[322] * values[323]
+    else:
+        block_pixels = width * min(values.get(278, height) or height, height)
+    if block_pixels <= 0:
+        return
+    limit = max(1, MAX_SCAN_PIXELS // block_pixels)
+    handle.seek(0)
+    scans = 0
+    last = b""
+    while block := handle.read(_BLOCK):  # one pass: progressive frame markers and SOS markers
+        values = np.frombuffer(last + block, np.uint8)
+        marker = values[1:][values[:-1] == 0xFF]
+        if np.any((marker & 0xF3) == 0xC2):  # SOF2, SOF6, SOF10, SOF14
+            raise Refused("a progressive JPEG inside a TIFF (no TIFF writer makes one, and "
+                          "the decoder walks each strip once per scan); save it as PNG or JPEG")
+        scans += int(np.count_nonzero(marker == 0xDA))
+        if scans > limit:
+            raise Refused(f"more than {limit:,} JPEG scans in a JPEG-compressed TIFF of "
+                          f"{block_pixels:,}-pixel strips or tiles, over the limit of "
+                          f"{MAX_SCAN_PIXELS:,} scans × pixels (the decoder walks a strip once "
+                          "per scan)")
+        last = block[-1:]
+
+
+def walk_gif(handle: BinaryIO) -> None:
+    """Walk the blocks before a GIF's first image (the ones Pillow parses on opening it).
+
+    Refuses more than `MAX_GIF_BLOCKS` extension blocks or stray bytes, or more than
+    `MAX_GIF_SUB_BLOCKS` data sub-blocks in them; stops at the first image descriptor (the
+    image's own LZW sub-blocks are read by Pillow's C decoder) or the trailer.
+    """
+    handle.seek(6)
+    screen = handle.read(7)
+    if len(screen) < 7:
+        return
+    if screen[4] & 0x80:  # a global colour table
+        handle.seek(3 << ((screen[4] & 7) + 1), 1)
+    blocks = sub_blocks = 0
+    while (intro := handle.read(1)) and intro not in (b",", b";"):
+        blocks += 1
+        if blocks > MAX_GIF_BLOCKS:
+            raise Refused(f"more than {MAX_GIF_BLOCKS:,} extension blocks or stray bytes "
+                          "before a GIF's first image (a GIF has a handful; each costs parsing "
+                          "time)")
+        if intro != b"!":
+            continue  # a stray byte: Pillow skips it
+        handle.read(1)  # the label
+        while (length := handle.read(1)) and length != b"\0":
+            sub_blocks += 1
+            if sub_blocks > MAX_GIF_SUB_BLOCKS:
+                raise Refused(f"more than {MAX_GIF_SUB_BLOCKS:,} data sub-blocks before a "
+                              "GIF's first image (each is read and kept on its own)")
+            handle.seek(length[0], 1)
