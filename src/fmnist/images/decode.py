@@ -235,13 +235,15 @@ def _decode(handle: BinaryIO, name: str, max_pixels: int) -> Image.Image:
         raise UnreadableImage(f"{name}: damaged or truncated image ({exc})") from None
 
 
-def check_pixels(size: tuple[int, int], name: str, max_pixels: int = MAX_PIXELS) -> None:
-    """Refuse an image over `max_pixels` (decompression bombs) or with no pixels at all."""
+def check_pixels(size: tuple[int, int], name: str, max_pixels: int = MAX_PIXELS, *,
+                 kind: str = "", why: str = "a guard against decompression bombs",
+                 advice: str = "shrink the photo first") -> None:
+    """Refuse an image over `max_pixels` (decompression bombs) or with no pixels at all; `kind`,
+    `why` and `advice` word the refusal for a format held to a lower limit of its own."""
     width, height = size
     if width * height > max_pixels:
         raise TooManyPixels(f"{name}: {width}×{height} = {width * height:,} pixels is over the "
-                            f"limit of {max_pixels:,} (a guard against decompression bombs); "
-                            "shrink the photo first")
+                            f"limit of {max_pixels:,}{kind} ({why}); {advice}")
     if width <= 0 or height <= 0:
         raise UnreadableImage(f"{name}: the image has no pixels ({width}×{height})")
 
@@ -299,13 +301,11 @@ def _check_multi_scan_jpeg(image: Image.Image, name: str, max_pixels: int,
     progressive = image.info.get("progressive") or image.info.get("progression")
     if not (progressive or (layout is not None and layout.multi_scan)):
         return
+    # 2 bytes × 3 components a pixel: 20 MP ≈ 120 MB of coefficients
+    check_pixels(image.size, name, max_pixels // 2, kind=" for a progressive JPEG",
+                 why="decoding one keeps the whole full-size image in memory at any scale",
+                 advice="shrink the photo or save it as a baseline JPEG")
     width, height = image.size
-    limit = max_pixels // 2  # 2 bytes × 3 components a pixel: 20 MP ≈ 120 MB of coefficients
-    if width * height > limit:
-        raise TooManyPixels(f"{name}: {width}×{height} = {width * height:,} pixels is over the "
-                            f"limit of {limit:,} for a progressive JPEG (decoding one keeps "
-                            "the whole full-size image in memory at any scale); shrink the photo "
-                            "or save it as a baseline JPEG")
     scans = layout.scans if layout is not None else 1
     if scans * width * height > MAX_SCAN_PIXELS:
         raise UnreadableImage(f"{name}: refused, {scans} scans of a {width}×{height} JPEG are "
@@ -340,11 +340,8 @@ def _check_rle_bmp(image: Image.Image, name: str) -> None:
     """
     if image.format != "BMP" or not image.tile or image.tile[0][0] != "bmp_rle":
         return
-    width, height = image.size
-    if width * height > MAX_RLE_BMP_PIXELS:
-        raise TooManyPixels(f"{name}: {width}×{height} = {width * height:,} pixels is over the "
-                            f"limit of {MAX_RLE_BMP_PIXELS:,} for an RLE-compressed BMP (decoded "
-                            "slowly); save it as PNG or an uncompressed BMP")
+    check_pixels(image.size, name, MAX_RLE_BMP_PIXELS, kind=" for an RLE-compressed BMP",
+                 why="decoded slowly", advice="save it as PNG or an uncompressed BMP")
 
 
 def _check_webp(image: Image.Image, name: str) -> None:
@@ -356,11 +353,9 @@ def _check_webp(image: Image.Image, name: str) -> None:
     """
     if image.format != "WEBP":
         return
-    width, height = image.size
-    if width * height > MAX_WEBP_PIXELS:
-        raise TooManyPixels(f"{name}: {width}×{height} = {width * height:,} pixels is over the "
-                            f"limit of {MAX_WEBP_PIXELS:,} for a WebP (decoding one takes about "
-                            "15 bytes a pixel); shrink the photo or save it as PNG or JPEG")
+    check_pixels(image.size, name, MAX_WEBP_PIXELS, kind=" for a WebP",
+                 why="decoding one takes about 15 bytes a pixel",
+                 advice="shrink the photo or save it as PNG or JPEG")
 
 
 def _draft(image: Image.Image) -> None:
