@@ -8,6 +8,7 @@ serve` uses (short deadlines, so the tests are quick); the last ones start the r
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -355,3 +356,31 @@ def test_cli_bad_allow_origin_is_one_line(run_dir) -> None:
                          timeout=120)
     assert out.returncode == 2 and "expected an origin" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_one_request_of_16_large_compressible_photos_decodes_at_most_its_budget(run_dir) -> None:
+    """Each photo is held to 40 MP, but 16 highly compressible 40 MP PNGs fit in one 10 MB
+    upload and once held a decoder slot for ≈ 13 s. A request's photos now share 80 MP: two of
+    these 36 MP PNGs are decoded and scored, the other 14 are refused (413) before decoding."""
+    from fastapi.testclient import TestClient
+    from PIL import Image
+
+    from fmnist.serve.photos import MAX_REQUEST_PIXELS
+
+    side = 6000  # 36 MP: a white block on black, ≈ 40 KB as a PNG
+    canvas = Image.new("L", (side, side))
+    canvas.paste(255, (2000, 1000, 4000, 5000))
+    buf = io.BytesIO()
+    canvas.save(buf, format="PNG", optimize=False, compress_level=9)
+    data = buf.getvalue()
+    assert 16 * len(data) < 1_000_000 and 2 * side * side <= MAX_REQUEST_PIXELS < 3 * side * side
+    with TestClient(create_app(run_dir)) as client:
+        start = time.perf_counter()
+        response = client.post("/predict", files=[("file", (f"p{i}.png", data, "image/png"))
+                                                  for i in range(16)])
+        seconds = time.perf_counter() - start
+    assert response.status_code == 200, response.text[:300]
+    entries = response.json()["predictions"]
+    assert [e.get("status", 200) for e in entries] == [200, 200] + [413] * 14
+    assert all(e["error"] == "request_too_many_pixels" for e in entries[2:])
+    assert seconds < 10, f"{seconds:.1f} s"  # two decodes (≈ 1–2 s), not sixteen (≈ 13 s)

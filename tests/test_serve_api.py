@@ -377,3 +377,42 @@ def test_cli_serve_missing_run_is_a_clear_error(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "no such run folder" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_bad_photo_costs_only_itself(client, small_test):
+    """Each unreadable photo of a request is its own error entry; the others are scored."""
+    good = [png_bytes(255 - small_test.images[i]) for i in (0, 1)]
+    files = [("file", ("a.png", good[0], "image/png")),
+             ("file", ("notes.png", b"not an image\n" * 10, "image/png")),
+             ("file", ("b.png", good[1], "image/png")),
+             ("file", ("empty.png", b"", "image/png"))]
+    response = client.post("/predict", files=files)
+    assert response.status_code == 200, response.text
+    a, bad, b, empty = response.json()["predictions"]
+    assert (a["source"], b["source"]) == ("a.png", "b.png") and a["label"] and b["label"]
+    assert (bad["status"], bad["error"]) == (415, "not_an_image") and "notes.png" in bad["detail"]
+    assert (empty["status"], empty["error"]) == (400, "empty_file")
+    alone = client.post("/predict", files=[files[2]]).json()["predictions"][0]
+    assert alone["top"] == b["top"]
+    # when no photo can be read, the answer is the first one's error, as for a single photo
+    response = client.post("/predict", files=[files[1], files[3]])
+    assert response.status_code == 415 and response.json()["error"] == "not_an_image"
+
+
+def test_a_request_s_photos_share_one_pixel_budget(run_dir):
+    """Past `max_request_pixels` decoded, a photo is refused (413) before decoding; the photos
+    before it are scored, and a smaller one after it may still fit."""
+    big = png_bytes(np.pad(np.full((400, 300), 220, np.uint8), 100))  # 600×500 = 300,000
+    small = png_bytes(np.pad(np.full((40, 20), 200, np.uint8), 20))  # 80×60 = 4,800
+    app = create_app(run_dir, limits=Limits(max_request_pixels=700_000))
+    with TestClient(app) as client:
+        files = [("file", (f"{name}.png", data, "image/png"))
+                 for name, data in (("big1", big), ("big2", big), ("big3", big),
+                                    ("small", small))]
+        entries = client.post("/predict", files=files).json()["predictions"]
+        assert [e.get("status", 200) for e in entries] == [200, 200, 413, 200]
+        assert entries[2]["error"] == "request_too_many_pixels"
+        assert "big3.png" in entries[2]["detail"] and "700,000" in entries[2]["detail"]
+        # a new request starts with the whole budget again
+        assert client.post("/predict", files=files[2:3]).status_code == 200
+        assert_still_serving(client)

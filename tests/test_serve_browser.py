@@ -190,3 +190,17 @@ def test_not_an_image_shows_the_servers_reason(page, tmp_path):
     page.set_input_files("#file-input", str(fake))
     page.wait_for_selector("#error:not([hidden])")
     assert "notes.png: not an image" in page.text_content("#error")
+
+
+def test_a_bad_file_among_good_ones_is_shown_beside_their_results(page, tmp_path):
+    fake = tmp_path / "notes.png"
+    fake.write_text("this is not an image")
+    page.set_input_files("#file-input", [str(photo("sneaker.png")), str(fake)])
+    page.wait_for_selector(".result.failed", timeout=30_000)
+    cards = page.eval_on_selector_all(".result", """els => els.map(e => ({
+        failed: e.classList.contains('failed'), source: e.querySelector('.source').textContent,
+        text: e.textContent}))""")
+    assert [(c["source"], c["failed"]) for c in cards] == [("sneaker.png", False),
+                                                           ("notes.png", True)]
+    assert "notes.png: not an image" in cards[1]["text"]
+    assert page.is_hidden("#error")

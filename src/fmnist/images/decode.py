@@ -47,6 +47,7 @@ import stat
 import struct
 import warnings
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -140,6 +141,35 @@ class UnreadableImage(PhotoError):
     """An empty, damaged or truncated file, or not a regular file (HTTP 400)."""
 
 
+class BudgetSpent(TooManyPixels):
+    """The images read before this one used up their shared `PixelBudget` (HTTP 413)."""
+
+
+@dataclass
+class PixelBudget:
+    """Pixels that a group of images — the photos of one server request — may decode together.
+
+    Why: each image is held to the pixel limit on its own, but one upload may carry sixteen; 16
+    highly compressible 40 MP PNGs in a 10 MB request once held a decoder slot for about 13 s.
+    An image is charged after its header checks and before any pixel is decoded, with what the
+    decoder will actually produce (a drafted JPEG its reduced size; a multi-scan JPEG, whose
+    coefficients libjpeg keeps at full size, its full size); one that does not fit in what is
+    left is refused and the group's later, smaller images may still fit.
+    """
+
+    total: int
+    spent: int = 0
+
+    def charge(self, size: tuple[int, int], name: str) -> None:
+        pixels = size[0] * size[1]
+        if self.spent + pixels > self.total:
+            raise BudgetSpent(
+                f"{name}: not decoded, {pixels:,} pixels would take the photos of this request "
+                f"over their shared limit of {self.total:,} ({self.spent:,} decoded before it); "
+                "send it in a request of its own")
+        self.spent += pixels
+
+
 def source_name(source: ImageSource) -> str:
     """A name for error messages: the path, or a description of the in-memory object."""
     if isinstance(source, (str, Path)):
@@ -150,11 +180,13 @@ def source_name(source: ImageSource) -> str:
     return name if isinstance(name, str) else "<bytes>"
 
 
-def read_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> Image.Image:
+def read_image(source: ImageSource, max_pixels: int = MAX_PIXELS,
+               budget: PixelBudget | None = None) -> Image.Image:
     """Decode the first frame: format-checked, size-bounded, upright, in mode L/LA/RGB/RGBA.
 
-    The result's long edge is at most `WORKING_EDGE`. Every failure is a `PhotoError` naming the
-    source; nothing else escapes.
+    The result's long edge is at most `WORKING_EDGE`. With a `budget`, the pixels decoded are
+    charged to it first (`BudgetSpent` when they do not fit). Every failure is a `PhotoError`
+    naming the source; nothing else escapes.
     """
     name = source_name(source)
     if isinstance(source, Image.Image):  # opened by the caller, perhaps not loaded yet
@@ -163,18 +195,20 @@ def read_image(source: ImageSource, max_pixels: int = MAX_PIXELS) -> Image.Image
             if getattr(source, "tile", None) or source.format == "WEBP":  # not decoded yet
                 # (a WebP has no tile until loaded): the same checks as a file
                 _check_opened(source, name, max_pixels, _walk_opened(source, name))
+            if budget is not None:
+                budget.charge(source.size, name)
             return _finish(source, name, _orientation(source))
         except _DECODE_ERRORS as exc:
             raise UnreadableImage(f"{name}: damaged or truncated image ({exc})") from None
     if isinstance(source, (str, Path)):
         with open_regular(source) as handle:
-            return _decode(handle, name, max_pixels)
+            return _decode(handle, name, max_pixels, budget)
     if isinstance(source, (bytes, bytearray, memoryview)):
         source = io.BytesIO(bytes(source))
     if not (hasattr(source, "read") and hasattr(source, "seek")):
         raise UnsupportedImage(f"expected a path, bytes, a binary file or a PIL image, got "
                                f"{type(source).__name__}")
-    return _decode(source, name, max_pixels)
+    return _decode(source, name, max_pixels, budget)
 
 
 def open_regular(path: str | Path) -> BinaryIO:
@@ -203,7 +237,8 @@ def open_regular(path: str | Path) -> BinaryIO:
     return os.fdopen(fd, "rb")
 
 
-def _decode(handle: BinaryIO, name: str, max_pixels: int) -> Image.Image:
+def _decode(handle: BinaryIO, name: str, max_pixels: int,
+            budget: PixelBudget | None) -> Image.Image:
     head = handle.read(16)
     if not isinstance(head, bytes):
         raise UnsupportedImage(f"{name}: a text-mode file; open images in binary mode ('rb')")
@@ -217,8 +252,12 @@ def _decode(handle: BinaryIO, name: str, max_pixels: int) -> Image.Image:
             warnings.filterwarnings("ignore", category=UserWarning, module="PIL")  # bad metadata
             with Image.open(handle, formats=ACCEPTED_FORMATS) as image:
                 _check_opened(image, name, max_pixels, layout)
+                full_size = image.size
                 _draft(image)
                 check_pixels(image.size, name, max_pixels)
+                if budget is not None:
+                    budget.charge(full_size if _multi_scan_jpeg(image, layout) else image.size,
+                                  name)
                 orientation = _orientation(image)
                 image.seek(0)  # the first frame of an animation
                 image.load()
@@ -296,10 +335,7 @@ def _check_multi_scan_jpeg(image: Image.Image, name: str, max_pixels: int,
     and a 40 MP one (6300²) still at 268 MB; at half the limit it stays near the ~160 MB any
     image may cost (docs/security.md).
     """
-    if image.format not in ("JPEG", "MPO"):
-        return
-    progressive = image.info.get("progressive") or image.info.get("progression")
-    if not (progressive or (layout is not None and layout.multi_scan)):
+    if not _multi_scan_jpeg(image, layout):
         return
     # 2 bytes × 3 components a pixel: 20 MP ≈ 120 MB of coefficients
     check_pixels(image.size, name, max_pixels // 2, kind=" for a progressive JPEG",
@@ -311,6 +347,14 @@ def _check_multi_scan_jpeg(image: Image.Image, name: str, max_pixels: int,
         raise UnreadableImage(f"{name}: refused, {scans} scans of a {width}×{height} JPEG are "
                               f"over the limit of {MAX_SCAN_PIXELS:,} scans × pixels (the "
                               "decoder walks the whole image once per scan)")
+
+
+def _multi_scan_jpeg(image: Image.Image, layout: structure.JpegLayout | None) -> bool:
+    """A progressive or multi-scan JPEG: libjpeg keeps its coefficients at full size."""
+    if image.format not in ("JPEG", "MPO"):
+        return False
+    progressive = image.info.get("progressive") or image.info.get("progression")
+    return bool(progressive or (layout is not None and layout.multi_scan))
 
 
 def _check_tiff_tiles(image: Image.Image, name: str) -> None:

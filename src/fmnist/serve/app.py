@@ -32,11 +32,11 @@ from fmnist.predict import make_prediction, resolve_model
 from fmnist.runs.store import LoadedRun, load
 from fmnist.serve.backends import make_backend
 from fmnist.serve.batching import MicroBatcher
-from fmnist.serve.errors import ApiError, install_handlers
+from fmnist.serve.errors import ApiError, error_body, install_handlers
 from fmnist.serve.inputs import JSON_HELP, parse_json_images
 from fmnist.serve.limits import BodySizeLimit
 from fmnist.serve.origin import OriginGuard, normalise_origin
-from fmnist.serve.photos import MAX_PIXELS, photo_to_image
+from fmnist.serve.photos import MAX_PIXELS, MAX_REQUEST_PIXELS, photos_to_images
 
 STATIC = Path(__file__).with_name("static")
 MAX_BODY_BYTES = 10_000_000  # 10 MB: a large phone photo fits, a flood does not
@@ -49,6 +49,10 @@ TOP_K_DEFAULT, TOP_K_MAX = 3, 100
 TOP_K_TEXT = re.compile(r"[0-9]{1,3}")  # ASCII digits only: `int` would also take "٣" or "1_0"
 # What /docs shows for /predict, which reads its query and body itself (`DirectRoute`).
 PREDICT_DOCS = {
+    "description": "Scores photos (multipart, up to 16) or 28×28 pixel arrays (JSON). A photo "
+                   "that cannot be read is, in its place in `predictions`, an entry `{source, "
+                   "error, detail, status}` while the others are scored; only when no photo can "
+                   "be read is the answer the first one's error.",
     "parameters": [{"name": "top_k", "in": "query", "required": False,
                     "description": "classes to return",
                     "schema": {"type": "integer", "minimum": 1, "maximum": TOP_K_MAX,
@@ -67,6 +71,7 @@ class Limits:
     max_body_bytes: int = MAX_BODY_BYTES
     max_images: int = MAX_IMAGES
     max_pixels: int = MAX_PIXELS
+    max_request_pixels: int = MAX_REQUEST_PIXELS  # all of one request's photos together
 
 
 @dataclass
@@ -163,13 +168,12 @@ def _add_routes(app: FastAPI, served: ServedModel, batcher: MicroBatcher, limits
         """Score uploaded photos (multipart) or 28×28 pixel arrays (JSON)."""
         start = time.perf_counter()
         top_k = parse_top_k(request.query_params.get("top_k"))
-        sources, images = await _read_images(request, served.image_shape, limits, decoders)
+        sources, images, failures = await _read_images(request, served.image_shape, limits,
+                                                       decoders)
         decoded = time.perf_counter()
         result = await batcher.predict(images)
-        predictions = [
-            {**describe(src, probs, served.class_names, top_k), "image_png": png_base64(img)}
-            for src, probs, img in zip(sources, result.probabilities, images, strict=True)
-        ]
+        predictions = answer_entries(sources, failures, result.probabilities, images,
+                                     served.class_names, top_k)
         return JSONResponse({  # plain types already: skip FastAPI's per-field encoder
             "model": served.name,
             "predictions": predictions,
@@ -210,10 +214,14 @@ def parse_top_k(text: str | None) -> int:
 
 
 async def _read_images(request: Request, shape: tuple[int, int], limits: Limits,
-                       decoders: anyio.CapacityLimiter) -> tuple[list[str], np.ndarray]:
+                       decoders: anyio.CapacityLimiter
+                       ) -> tuple[list[str], np.ndarray, dict[int, ApiError]]:
     """Dispatch on the content type: JSON pixels or multipart photos; anything else is 415.
 
-    Photos are decoded on worker threads, at most `decoders` at a time; the rest wait their turn.
+    Returns every input's name, the images that could be read, and the errors of the photos
+    that could not, by position. Photos are decoded on worker threads, at most `decoders` at a
+    time; the rest wait their turn. When no photo can be read, the first one's error is the
+    answer (so a single bad photo gets its status, as before).
     """
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "application/json" or ctype.endswith("+json"):
@@ -223,12 +231,15 @@ async def _read_images(request: Request, shape: tuple[int, int], limits: Limits,
                            f"{len(body):,} bytes of JSON exceed the limit of {MAX_JSON_BYTES:,} "
                            f"for pixel arrays ({limits.max_images} images of 28×28 need ~300 KB)")
         images = parse_json_images(body, shape, limits.max_images)
-        return [f"array[{i}]" for i in range(len(images))], images
+        return [f"array[{i}]" for i in range(len(images))], images, {}
     if ctype == "multipart/form-data":
         uploads = await _uploads(request, limits.max_images)
-        images = await anyio.to_thread.run_sync(_photos_to_images, uploads, shape,
-                                                limits.max_pixels, limiter=decoders)
-        return [name for name, _ in uploads], images
+        images, failures = await anyio.to_thread.run_sync(
+            photos_to_images, uploads, shape, limits.max_pixels, limits.max_request_pixels,
+            limiter=decoders)
+        if not len(images):
+            raise failures[0]
+        return [name for name, _ in uploads], images, failures
     raise ApiError(415, "unsupported_media_type",
                    f"content type {ctype or '(none)'!r} is not accepted; upload images as "
                    "multipart/form-data (field 'file') or send pixels as application/json")
@@ -244,9 +255,22 @@ async def _uploads(request: Request, max_images: int) -> list[tuple[str, bytes]]
         return [(f.filename or f"upload[{i}]", await f.read()) for i, f in enumerate(files)]
 
 
-def _photos_to_images(uploads: list[tuple[str, bytes]], shape: tuple[int, int],
-                      max_pixels: int) -> np.ndarray:
-    return np.stack([photo_to_image(data, name, shape, max_pixels) for name, data in uploads])
+def answer_entries(sources: Sequence[str], failures: dict[int, ApiError],
+                   probabilities: np.ndarray, images: np.ndarray, names: tuple[str, ...],
+                   top_k: int) -> list[dict[str, Any]]:
+    """One entry per input, in order: a scored image, or the error of a photo that could not be
+    read (`{"source", "error", "detail", "status"}`)."""
+    scored = iter(zip(probabilities, images, strict=True))
+    entries = []
+    for i, source in enumerate(sources):
+        if i in failures:
+            failure = failures[i]
+            entries.append({"source": source, **error_body(failure.code, failure.detail),
+                            "status": failure.status})
+            continue
+        probs, image = next(scored)
+        entries.append({**describe(source, probs, names, top_k), "image_png": png_base64(image)})
+    return entries
 
 
 def describe(source: str, probs: np.ndarray, names: tuple[str, ...],

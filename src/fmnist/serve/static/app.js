@@ -63,6 +63,18 @@ function pct(p) {
 function renderOne(p, originalUrl, body) {
   const node = $("result-template").content.firstElementChild.cloneNode(true);
   const verdict = node.querySelector(".verdict");
+  node.querySelector(".source").textContent = p.source;
+  if (p.error) {  // this photo could not be read; the others in the request were still scored
+    node.classList.add("failed");
+    verdict.textContent = "Could not score this image";
+    const content = node.querySelector(".result-body");
+    content.replaceChildren();
+    const detail = document.createElement("p");
+    detail.className = "error-detail";
+    detail.textContent = p.detail;
+    content.appendChild(detail);
+    return node;
+  }
   if (p.low_confidence) {
     node.classList.add("unsure");
     verdict.textContent = p.message || `Not sure: could be ${p.top.slice(0, 2).map((t) => t.label).join(" or ")}`;
@@ -70,7 +82,6 @@ function renderOne(p, originalUrl, body) {
     verdict.textContent = `${p.label} · ${pct(p.probability)}`;
   }
   node.dataset.label = p.label;
-  node.querySelector(".source").textContent = p.source;
   node.querySelector(".preprocessed").src = `data:image/png;base64,${p.image_png}`;
   const orig = node.querySelector(".original");
   if (originalUrl) orig.src = originalUrl; else orig.remove();
