@@ -359,8 +359,8 @@ def test_cli_bad_allow_origin_is_one_line(run_dir) -> None:
 
 
 def test_one_request_of_16_large_compressible_photos_decodes_at_most_its_budget(run_dir) -> None:
-    """Each photo is held to 40 MP, but 16 highly compressible 40 MP PNGs fit in one 10 MB
-    upload and once held a decoder slot for ≈ 13 s. A request's photos now share 80 MP: two of
+    """Each photo is held to 40 MP, but 16 compressible 40 MP RGBA PNGs fit in one 2.6 MB
+    upload and once held a decoder slot for 11.7 s. A request's photos now share 80 MP: two of
     these 36 MP PNGs are decoded and scored, the other 14 are refused (413) before decoding."""
     from fastapi.testclient import TestClient
     from PIL import Image
@@ -383,4 +383,4 @@ def test_one_request_of_16_large_compressible_photos_decodes_at_most_its_budget(
     entries = response.json()["predictions"]
     assert [e.get("status", 200) for e in entries] == [200, 200] + [413] * 14
     assert all(e["error"] == "request_too_many_pixels" for e in entries[2:])
-    assert seconds < 10, f"{seconds:.1f} s"  # two decodes (≈ 1–2 s), not sixteen (≈ 13 s)
+    assert seconds < 10, f"{seconds:.1f} s"  # two decodes, not sixteen

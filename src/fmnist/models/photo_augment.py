@@ -24,8 +24,8 @@ import torch.nn.functional as F
 P_PHOTO = 0.5
 P_AFFINE, P_MORPH, P_TONE, P_FLAT, P_FILTER, P_RESIDUE, P_NOISE = (
     0.7, 0.35, 0.7, 0.12, 0.5, 0.3, 0.3)
-MAX_ROTATE_DEG = 12.0
-SCALE_RANGE = (0.8, 1.05)
+MAX_ROTATE_DEG = 25.0
+SCALE_RANGE = (0.7, 1.05)
 MAX_SHIFT = 0.08  # of the image size
 INK = 10.0  # pixels above this are the item
 

@@ -26,8 +26,8 @@ from fmnist.images import decode, photo
 from fmnist.serve.errors import ApiError
 
 MAX_PIXELS = decode.MAX_PIXELS
-# What the photos of one request may decode together: two photos at the limit. 16 highly
-# compressible 40 MP PNGs (10 MB) would otherwise hold a decoder slot for ≈ 13 s; 16 phone JPEGs
+# What the photos of one request may decode together: two photos at the limit. 16 compressible
+# 40 MP RGBA PNGs (2.6 MB) would otherwise hold a decoder slot for 11.7 s; 16 phone JPEGs
 # (12 MP, drafted to 3 MP each) are 48 MP.
 MAX_REQUEST_PIXELS = 2 * MAX_PIXELS
 
