@@ -198,6 +198,8 @@ def test_blank_photo_is_refused() -> None:
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "photos"
 EASY = sorted(p for p in SHARED.glob("*") if p.suffix in (".jpg", ".png")) if SHARED.is_dir() \
     else []
+REAL = sorted(p for p in (SHARED / "real").glob("*")
+              if p.suffix in (".jpg", ".png", ".webp")) if SHARED.is_dir() else []
 
 
 @pytest.mark.skipif(not EASY, reason="../shared/photos is not beside the repository")
@@ -326,3 +328,60 @@ def test_a_tan_boot_is_not_taken_for_skin() -> None:
     """Mostly skin-coloured items (tan leather) keep their mask: skin removal stands aside."""
     steps = _steps(Image.fromarray(_photo((200, 140, 100), (245, 245, 245))))
     assert _iou(steps["mask"] > 127, _shirt_mask()) > 0.9
+
+
+# -- a uniform frame (padding to a square, letterbox bars) is cut before the border is read ----
+FRAMES = {
+    "white padding": (0.12, 0.12, (255, 255, 255)),
+    "black padding": (0.12, 0.12, (0, 0, 0)),
+    "grey padding to a square": (0.0, 0.25, (128, 128, 128)),
+    "letterbox bars": (0.2, 0.0, (0, 0, 0)),
+}
+
+
+@pytest.mark.parametrize("case", FRAMES)
+def test_a_framed_photo_gives_the_image_of_the_photo_inside(case: str) -> None:
+    """Without the cut, the frame was the "background" and the whole inner photo the item."""
+    vertical, horizontal, colour = FRAMES[case]
+    photo = _photo((60, 90, 150), (205, 200, 190), gradient=(225, 222, 215))
+    dy, dx = int(vertical * H), int(horizontal * W)
+    framed = np.empty((H + 2 * dy, W + 2 * dx, 3), np.uint8)
+    framed[:] = colour
+    framed[dy:dy + H, dx:dx + W] = photo
+    inside = prepare_photo(Image.fromarray(photo)).image
+    whole = prepare_photo(Image.fromarray(framed)).image
+    assert _iou(inside > 30, whole > 30) > 0.9
+    assert np.abs(inside.astype(int) - whole.astype(int)).mean() < 12
+
+
+@pytest.mark.parametrize("shape", ["shirt", "trousers", "rectangle tilted 2°", "small square"])
+def test_an_item_on_a_plain_backdrop_is_not_taken_for_a_frame(shape: str) -> None:
+    """A backdrop ends at the item's outline, not at a straight edge across the photo."""
+    from fmnist.images.frame import frame_box
+
+    canvas = np.full((200, 200, 3), 250, np.uint8)
+    if shape == "shirt":
+        canvas[10:190, 20:180][_shirt_mask()] = (40, 60, 90)
+    elif shape == "trousers":
+        for x0 in (40, 105):
+            canvas[60:190, x0:x0 + 55] = (30, 30, 80)
+        canvas[40:60, 40:160] = (30, 30, 80)
+    elif shape == "rectangle tilted 2°":
+        rect = Image.new("L", (200, 200))
+        rect.paste(255, (30, 40, 170, 160))
+        inside = np.asarray(rect.rotate(2, resample=Image.Resampling.BILINEAR)) > 127
+        canvas[inside] = (120, 40, 40)
+    else:
+        canvas[80:120, 80:120] = (10, 10, 10)
+    assert frame_box(canvas) is None
+
+
+@pytest.mark.skipif(not REAL, reason="../shared/photos/real is not beside the repository")
+def test_no_development_photo_is_taken_for_a_framed_one() -> None:
+    from fmnist.images.convert_v2 import split_alpha, working_copy
+    from fmnist.images.decode import read_image
+    from fmnist.images.frame import frame_box
+
+    for path in REAL + EASY:
+        rgb, alpha = split_alpha(working_copy(read_image(path)))
+        assert alpha is not None or frame_box(rgb) is None, path.name

@@ -8,6 +8,7 @@ dark items into flat white silhouettes. v2 instead
 1. works on a copy whose longest edge is `WORK_SIZE` (segmentation needs no more, and it keeps
    one photo well under 100 ms);
 2. takes the item's mask from the alpha channel when the photo has real transparency, otherwise
+   cuts away a uniform frame around the photo (padding, letterbox bars: `frame.py`) and
    fits the background's colour from the border (`background.py`) and thresholds the colour
    distance to it (`mask.py`) — lighter-or-darker does not matter — or, where the border is
    busy (patterned fabric, foliage), cuts the item out with GrabCut (`grabcut.py`);
@@ -30,6 +31,7 @@ from PIL import Image
 from skimage.color import rgb2lab
 
 from fmnist.images.background import fit_background
+from fmnist.images.frame import frame_box
 from fmnist.images.grabcut import grabcut_mask, is_busy
 from fmnist.images.mask import clean_mask, colour_distance, raw_mask, remove_skin
 from fmnist.images.render import already_negative, mask_box, render_ink
@@ -86,8 +88,11 @@ def convert_v2(image: Image.Image, keep: Keep) -> tuple[np.ndarray, np.ndarray, 
     """Steps 1–4 on a standard-mode image: (ink `[h, w]` float cropped to the item, its mask,
     whether the luminance was negated)."""
     work = working_copy(image)
-    keep("working", work)
     rgb, mask = split_alpha(work)
+    if mask is None and (box := frame_box(rgb)) is not None:
+        work = working_copy(_crop_scaled(image, box, work.size))  # the photo inside, full detail
+        rgb, mask = split_alpha(work)
+    keep("working", work)
     cut_out = mask is not None
     if mask is None:
         raw, lighting = item_mask(rgb, keep)
@@ -105,6 +110,14 @@ def convert_v2(image: Image.Image, keep: Keep) -> tuple[np.ndarray, np.ndarray, 
     keep("ink", ink)
     top, bottom, left, right = mask_box(mask)
     return ink[top:bottom, left:right], mask[top:bottom, left:right], invert
+
+
+def _crop_scaled(image: Image.Image, box: tuple[int, int, int, int],
+                 work_size: tuple[int, int]) -> Image.Image:
+    """`image` cropped to `box` (top, bottom, left, right), given on its working copy."""
+    top, bottom, left, right = box
+    sx, sy = image.width / work_size[0], image.height / work_size[1]
+    return image.crop((round(left * sx), round(top * sy), round(right * sx), round(bottom * sy)))
 
 
 def _lab_to_rgb(lab: np.ndarray) -> np.ndarray:
