@@ -44,6 +44,17 @@ def _shrink(image: Image.Image, edge: int) -> Image.Image:
                         Image.Resampling.LANCZOS)
 
 
+def _tilt(image: Image.Image, degrees: float) -> Image.Image:
+    """The camera turned by `degrees`: the photo rotated and cut to the largest upright
+    rectangle of its shape that holds no corner of fill."""
+    theta = np.radians(abs(degrees))
+    w, h = image.size
+    scale = 1 / (np.cos(theta) + np.sin(theta) * max(w / h, h / w))
+    turned = image.rotate(degrees, resample=Image.Resampling.BICUBIC)
+    dw, dh = w * (1 - scale) / 2, h * (1 - scale) / 2
+    return turned.crop((round(dw), round(dh), round(w - dw), round(h - dh)))
+
+
 def _noise(image: Image.Image, sigma: float) -> Image.Image:
     pixels = np.asarray(image, np.float32)
     noisy = pixels + np.random.default_rng(0).normal(0, sigma, pixels.shape)
@@ -64,6 +75,8 @@ CHANGES: dict[str, Callable[[Image.Image], Image.Image]] = {
     "contrast_x0.6": lambda im: ImageEnhance.Contrast(im).enhance(0.6),
     "blur": lambda im: im.filter(ImageFilter.GaussianBlur(2 * max(im.size) / 1000)),
     "mirror": ImageOps.mirror,
+    "rotate_90": lambda im: im.transpose(Image.Transpose.ROTATE_90),
+    "tilt_10deg": lambda im: _tilt(im, 10),
     "warm_light": lambda im: Image.merge("RGB", [
         band.point(lambda v, k=k: min(255, int(v * k)))
         for band, k in zip(im.split(), (1.08, 1.0, 0.85), strict=True)]),
