@@ -8,6 +8,7 @@ mask must cover the item and not the hanger or the background, within a toleranc
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -385,3 +386,18 @@ def test_no_development_photo_is_taken_for_a_framed_one() -> None:
     for path in REAL + EASY:
         rgb, alpha = split_alpha(working_copy(read_image(path)))
         assert alpha is not None or frame_box(rgb) is None, path.name
+
+
+@pytest.mark.parametrize("size", [(2, 6), (4, 4), (34, 4), (6, 14), (33, 33), (40, 120)])
+def test_tiny_framed_photos_give_an_image_or_a_photo_error(size: tuple[int, int]) -> None:
+    """A frame around a few pixels once left an empty photo to fit a background on."""
+    h, w = size
+    image = np.full((h, w, 3), 240, np.uint8)
+    image[h // 2 - (h > 2): h // 2 + 1, w // 2 - 1: w // 2 + 1] = (20, 30, 200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            out = prepare_photo(Image.fromarray(image)).image
+        except PhotoError:
+            return
+    assert out.shape == (28, 28)

@@ -29,8 +29,11 @@ FRAME_SHARE = 0.98
 # frame's colour (grey stones beside grey padding) still count as different.
 EDGE_SHARE = 0.95
 EDGE_TOLERANCE = 6
-# What is left must keep at least this share of the photo's height and of its width.
+# What is left must keep at least this share of the photo's height and of its width...
 MIN_INNER = 0.3
+# ...and a photo smaller than this on either side is never taken for a framed one (a thumbnail
+# or an icon: the frame would leave a few pixels).
+MIN_SIDE = 32
 
 
 def frame_box(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -39,6 +42,8 @@ def frame_box(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
     `rgb` is `[H, W, 3]` uint8.
     """
     height, width = rgb.shape[:2]
+    if min(height, width) < MIN_SIDE:
+        return None
     sides = (rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1])
     colour = np.median(np.concatenate(sides), axis=0)
     if not any((_channel_difference(side, colour) <= TOLERANCE).mean() >= FRAME_SHARE
@@ -51,7 +56,7 @@ def frame_box(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
     left, right = _band(cols), width - _band(cols[::-1])
     if top == 0 and bottom == height and left == 0 and right == width:
         return None
-    if bottom - top < MIN_INNER * height or right - left < MIN_INNER * width:
+    if bottom - top < max(MIN_INNER * height, 4) or right - left < max(MIN_INNER * width, 4):
         return None  # mostly uniform: a small item on a plain backdrop, not a framed photo
     inner = difference[top:bottom, left:right] > EDGE_TOLERANCE
     edges = [(top > 0, inner[:2]), (bottom < height, inner[-2:]),
