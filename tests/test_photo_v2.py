@@ -355,7 +355,8 @@ def test_a_framed_photo_gives_the_image_of_the_photo_inside(case: str) -> None:
     assert np.abs(inside.astype(int) - whole.astype(int)).mean() < 12
 
 
-@pytest.mark.parametrize("shape", ["shirt", "trousers", "rectangle tilted 2°", "small square"])
+@pytest.mark.parametrize("shape", ["shirt", "trousers", "rectangle tilted 2°", "small square",
+                                   "upright rectangle", "textured upright rectangle"])
 def test_an_item_on_a_plain_backdrop_is_not_taken_for_a_frame(shape: str) -> None:
     """A backdrop ends at the item's outline, not at a straight edge across the photo."""
     from fmnist.images.frame import frame_box
@@ -372,8 +373,13 @@ def test_an_item_on_a_plain_backdrop_is_not_taken_for_a_frame(shape: str) -> Non
         rect.paste(255, (30, 40, 170, 160))
         inside = np.asarray(rect.rotate(2, resample=Image.Resampling.BILINEAR)) > 127
         canvas[inside] = (120, 40, 40)
-    else:
+    elif shape == "small square":
         canvas[80:120, 80:120] = (10, 10, 10)
+    else:  # its straight edges look like a frame's end; rim and middle are one material
+        canvas[20:180, 50:150] = (40, 40, 40)
+        if shape.startswith("textured"):
+            canvas[20:180, 50:150] += np.random.default_rng(0).integers(0, 30, (160, 100, 1),
+                                                                        dtype=np.uint8)
     assert frame_box(canvas) is None
 
 

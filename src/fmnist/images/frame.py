@@ -29,6 +29,9 @@ FRAME_SHARE = 0.98
 # frame's colour (grey stones beside grey padding) still count as different.
 EDGE_SHARE = 0.95
 EDGE_TOLERANCE = 6
+# The framed part's outer lines and its central ninth must differ by this much (median colours,
+# largest channel difference) for it to be a photo of something rather than one flat item.
+SUBJECT_GAP = 8
 # What is left must keep at least this share of the photo's height and of its width...
 MIN_INNER = 0.3
 # ...and a photo smaller than this on either side is never taken for a framed one (a thumbnail
@@ -63,9 +66,23 @@ def frame_box(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
              (left > 0, inner[:, :2].T), (right < width, inner[:, -2:].T)]
     if not all(_straight(lines) for has_band, lines in edges if has_band):
         return None
+    if not _has_a_subject(rgb[top:bottom, left:right]):
+        return None  # one material edge to edge: an item on a plain backdrop, not a photo
     # one pixel more on each cut side: the row the resampling blended with the frame
     return (top + (top > 0), bottom - (bottom < height), left + (left > 0),
             right - (right < width))
+
+
+def _has_a_subject(inner: np.ndarray) -> bool:
+    """Whether the framed part looks like a photo of something: its outer lines (a backdrop) and
+    its central ninth (the subject) differ in colour. An axis-aligned rectangular item on a plain
+    backdrop also ends at straight edges, but rim and middle are the same material."""
+    height, width = inner.shape[:2]
+    rim = np.concatenate([inner[:2].reshape(-1, 3), inner[-2:].reshape(-1, 3),
+                          inner[:, :2].reshape(-1, 3), inner[:, -2:].reshape(-1, 3)])
+    centre = inner[height // 3: height - height // 3, width // 3: width - width // 3]
+    gap = np.abs(np.median(rim, axis=0) - np.median(centre.reshape(-1, 3), axis=0)).max()
+    return bool(gap >= SUBJECT_GAP)
 
 
 def _channel_difference(rgb: np.ndarray, colour: np.ndarray) -> np.ndarray:
