@@ -59,7 +59,7 @@ def frame_box(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
     left, right = _band(cols), width - _band(cols[::-1])
     if top == 0 and bottom == height and left == 0 and right == width:
         return None
-    if bottom - top < max(MIN_INNER * height, 4) or right - left < max(MIN_INNER * width, 4):
+    if bottom - top < max(MIN_INNER * height, 8) or right - left < max(MIN_INNER * width, 8):
         return None  # mostly uniform: a small item on a plain backdrop, not a framed photo
     inner = difference[top:bottom, left:right] > EDGE_TOLERANCE
     edges = [(top > 0, inner[:2]), (bottom < height, inner[-2:]),
@@ -74,12 +74,13 @@ def frame_box(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
 
 
 def _has_a_subject(inner: np.ndarray) -> bool:
-    """Whether the framed part looks like a photo of something: its outer lines (a backdrop) and
-    its central ninth (the subject) differ in colour. An axis-aligned rectangular item on a plain
-    backdrop also ends at straight edges, but rim and middle are the same material."""
+    """Whether the framed part looks like a photo of something: its lines near the edge (a
+    backdrop) and its central ninth (the subject) differ in colour. An axis-aligned rectangular
+    item on a plain backdrop also ends at straight edges, but rim and middle are one material."""
     height, width = inner.shape[:2]
-    rim = np.concatenate([inner[:2].reshape(-1, 3), inner[-2:].reshape(-1, 3),
-                          inner[:, :2].reshape(-1, 3), inner[:, -2:].reshape(-1, 3)])
+    # lines 2 and 3 in from each side: the outermost ones blend with the frame when resampled
+    rim = np.concatenate([inner[2:4].reshape(-1, 3), inner[-4:-2].reshape(-1, 3),
+                          inner[:, 2:4].reshape(-1, 3), inner[:, -4:-2].reshape(-1, 3)])
     centre = inner[height // 3: height - height // 3, width // 3: width - width // 3]
     gap = np.abs(np.median(rim, axis=0) - np.median(centre.reshape(-1, 3), axis=0)).max()
     return bool(gap >= SUBJECT_GAP)
