@@ -10,8 +10,10 @@ padding to 7 (benchmarks/RESULTS.md, 2026-11-27 13:22).
 A frame is told from an item's surroundings by where it ends: the padding stops at a straight
 edge across the whole inner photo, while a backdrop stops at the item's outline, which covers
 only part of any row or column of its bounding box. So a side is cut only when the first rows
-(or columns) past the uniform band differ from the band's colour almost everywhere, and only if
-every side that has a band passes; otherwise the photo is left as it is.
+(or columns) past the uniform band differ from the band's colour almost everywhere, only if
+every side that has a band passes, and only if the part inside has a subject (its lines near the
+edge and its centre differ in colour: a rectangular item of one material also ends at straight
+edges); otherwise the photo is left as it is.
 """
 
 from __future__ import annotations
