@@ -177,10 +177,14 @@ def choose_epochs(model_name: str, params: dict[str, Any], train: Dataset, grid:
 
 def warm_up(model_name: str, params: dict[str, Any], train: Dataset,
             device: torch.device) -> float:
-    """Two short untimed epochs, so CUDA context, cuDNN autotuning and compilation are paid
-    before timing; returns the second epoch's seconds per training image (an over-estimate)."""
-    small = train.head(n_per_class=300 if device.type == "cuda" else 30)
-    model = create_model(model_name, **{**params, "epochs": 2, "max_train": None})
+    """Two short untimed epochs at the batch of the full run, so CUDA context, cuDNN autotuning
+    and compilation are paid before timing; returns the second epoch's seconds per training
+    image (an over-estimate: a few steps an epoch)."""
+    small = train.head(n_per_class=1000 if device.type == "cuda" else 30)
+    full = create_model(model_name, **params)
+    batch, lr = full.batch_and_lr(device, min(len(train), params.get("max_train") or len(train)))
+    model = create_model(model_name, **{**params, "epochs": 2, "max_train": None,
+                                        "batch_size": batch, "lr": lr})
     model.fit(small.images, small.labels)
     return model.history_[-1]["seconds"] / model.n_train_
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from fmnist.errors import FmnistError
+from fmnist.errors import ConfigError, FmnistError
+from fmnist.models import create_model
 from fmnist.models.engine import Run, TrainConfig, train
 from fmnist.models.nets import PatchWhitening, SpeedNet, build_net, count_params
 from fmnist.models.torch_estimator import TorchClassifier
@@ -183,6 +184,24 @@ def test_a_registered_augmentation_runs_on_each_training_batch(small_train) -> N
 
 
 # -- the whole recipe ------------------------------------------------------------------------
+@pytest.mark.parametrize(("n_train", "batch"), [(60_000, 1024), (54_000, 1024),
+                                                 (20_000, 256), (3_000, 128), (600, 128)])
+def test_a_gpu_batch_is_as_large_as_fifty_steps_an_epoch_allow(n_train, batch) -> None:
+    gpu, cpu = torch.device("cuda"), torch.device("cpu")
+    cnn = create_model("cnn")  # lr 0.5 per 128, scaled by the square root
+    assert cnn.batch_and_lr(gpu, n_train) == pytest.approx((batch, 0.5 * (batch / 128) ** 0.5))
+    assert cnn.batch_and_lr(cpu, n_train) == (128, 0.5)
+    fast = create_model("speednet")  # lr 0.19 per 128, scaled linearly
+    assert fast.batch_and_lr(gpu, n_train) == pytest.approx((batch, 0.19 * batch / 128))
+    fixed = create_model("cnn", batch_size=64, lr=0.1)
+    assert fixed.batch_and_lr(gpu, n_train) == (64, 0.1)
+
+
+def test_an_unknown_lr_scaling_is_refused() -> None:
+    with pytest.raises(ConfigError, match="lr_scaling"):
+        create_model("cnn", lr_scaling="cubic").batch_and_lr(torch.device("cuda"), 60_000)
+
+
 def test_speed_recipe_learns_and_is_deterministic(small_train, small_test) -> None:
     data = small_train.head(n_per_class=60)
     params = {**SPEED, "epochs": 2, "batch_size": 32, "val_fraction": 0.0}

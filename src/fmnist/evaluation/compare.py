@@ -75,7 +75,8 @@ PRESETS: dict[str, Preset] = {
             # on a GPU), with translate, random erasing, shifted test-time views and more
             # epochs (a long schedule has time to learn the shifts)
             "cnn": {"width": 64, "epochs": 20, "batch_size": None, "lr": 0.19,
-                    "augment": "translate,altflip,erase", "tta": "flip-shift"},
+                    "lr_scaling": "linear", "augment": "translate,altflip,erase",
+                    "tta": "flip-shift"},
             "resnet": {"epochs": 60},
             "vgg": {"epochs": 40},
             "mlp": {"epochs": 40},
