@@ -10,7 +10,9 @@ Speed (measurements in docs/neural.md; GPU recipe after airbench, arXiv 2404.004
 - the whole training set is one uint8 tensor on the device; a batch is a slice of a seeded
   permutation, converted to float on the fly (no DataLoader, no worker processes), augmented on
   the device (`training/augment.py`);
-- channels_last everywhere, bf16 autocast on CUDA, fused optimiser steps on CUDA;
+- channels_last everywhere, bf16 autocast on CUDA, fused optimiser steps on CUDA, and each
+  full batch's forward and backward replayed as a CUDA graph (`training/graphs.py`: a small
+  net is bound by Python and kernel launches there, not by the GPU);
 - no host sync inside an epoch on a GPU: loss and accuracy are summed on the device and read
   once per epoch (on CPU the progress bar reads them every 10 steps, which costs nothing there);
   validation runs on the device too;
@@ -48,6 +50,7 @@ from fmnist.models.training.callbacks import (
     ProgressBar,
 )
 from fmnist.models.training.config import TrainConfig, TrainResult, pick_device
+from fmnist.models.training.graphs import graph_forward
 from fmnist.models.training.inference import (
     TTA_MODES,
     autocast,
@@ -95,10 +98,15 @@ def setup(net: nn.Module, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor | No
     if "altflip" in cfg.augment:
         gen = torch.Generator(device=dev).manual_seed(_seed(cfg, -1))
         base_flip = torch.rand(len(x), generator=gen, device=dev) < 0.5
+    x = x.to(dev)
+    graphed = None
+    if dev.type == "cuda" and cfg.cuda_graph and not cfg.compile and len(x) >= cfg.batch_size:
+        graphed = graph_forward(net, to_input(x[:cfg.batch_size]))
     return Run(net=net, forward=torch.compile(net) if cfg.compile else net, opt=opt, cfg=cfg,
-               x=x.to(dev), y=y.to(dev), w=None if w is None else w.to(dev),
+               x=x, y=y.to(dev), w=None if w is None else w.to(dev),
                x_val=x_val.to(dev) if has_val else None,
-               y_val=y_val.to(dev) if has_val else None, micro=micro, base_flip=base_flip)
+               y_val=y_val.to(dev) if has_val else None, micro=micro, base_flip=base_flip,
+               graphed=graphed)
 
 
 def train_step(run: Run, idx: torch.Tensor, step: int, gen: torch.Generator, epoch: int
@@ -119,8 +127,10 @@ def train_step(run: Run, idx: torch.Tensor, step: int, gen: torch.Generator, epo
                 gen=gen, epoch=epoch, indices=mi, translate=cfg.translate,
                 base_flip=run.base_flip))
         yb = run.y[mi]
+        forward = run.graphed if run.graphed is not None and len(mi) == cfg.batch_size \
+            else run.forward
         with autocast(run.device, cpu_bf16=cfg.cpu_bf16):
-            logits = run.forward(to_input(xb))
+            logits = forward(to_input(xb))
         losses = F.cross_entropy(logits.float(), yb, reduction="none",
                                  label_smoothing=cfg.label_smoothing)
         if run.w is not None:

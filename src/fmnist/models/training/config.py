@@ -53,6 +53,7 @@ class TrainConfig:
     seed: int = 0
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     compile: bool = False
+    cuda_graph: bool = True  # on CUDA, full batches replay a graph of forward + backward
     cpu_bf16: bool = False  # training steps in bf16 autocast on a CPU (resolved by the caller)
     eval_batch_size: int = 256
     val_tta: str = "none"

@@ -30,10 +30,13 @@ def to_input(xb: torch.Tensor) -> torch.Tensor:
 
 def autocast(device: torch.device, cpu_bf16: bool = False) -> torch.autocast:
     """bf16 autocast on CUDA (tensor cores, no loss scaling needed); on a CPU only with
-    `cpu_bf16` (training steps); plain fp32 otherwise."""
+    `cpu_bf16` (training steps); plain fp32 otherwise. No cast cache on CUDA: a CUDA graph
+    records the weights' casts (`training/graphs.py`; `make_graphed_callables` refuses the
+    cache), and each weight is cast once a forward pass anyway."""
     if device.type == "cpu":
         return torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_bf16)
-    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda",
+                          cache_enabled=False)
 
 
 def native_cpu_bf16() -> bool:

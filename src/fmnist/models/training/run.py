@@ -63,6 +63,8 @@ class Run:
     y_val: torch.Tensor | None
     micro: int
     base_flip: torch.Tensor | None
+    graphed: Callable[[torch.Tensor], torch.Tensor] | None = None
+    """The forward as a CUDA graph, for batches of exactly `cfg.batch_size` images."""
     callbacks: list[Callback] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
     start_epoch: int = 0
