@@ -202,6 +202,43 @@ def test_an_unknown_lr_scaling_is_refused() -> None:
         create_model("cnn", lr_scaling="cubic").batch_and_lr(torch.device("cuda"), 60_000)
 
 
+def test_cuda_graphs_are_for_cuda_only_and_not_part_of_a_runs_identity(small_train) -> None:
+    from fmnist.models.engine import setup
+
+    x, y = _raw(small_train)[:256], torch.from_numpy(small_train.labels[:256].astype(np.int64))
+    run = setup(SpeedNet(width=8), x, y, None, None, None, TrainConfig(batch_size=64))
+    assert run.graphed is None  # a CPU step is not bound by kernel launches
+    a = TorchClassifier(**SPEED, cuda_graph=True)._fingerprint(x.numpy(), y.numpy(), None)
+    b = TorchClassifier(**SPEED, cuda_graph=False)._fingerprint(x.numpy(), y.numpy(), None)
+    assert a == b  # a checkpoint resumes with or without graphs: the same computation
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA GPU")
+def test_a_graphed_step_computes_the_eager_step_and_leaves_the_net_as_it_was(small_train
+                                                                              ) -> None:
+    from fmnist.models.training.graphs import graph_forward
+    from fmnist.models.training.inference import autocast, place, to_input
+
+    dev = torch.device("cuda")
+    net = place(SpeedNet(width=8), dev)
+    x = to_input(_raw(small_train)[:64].to(dev))
+    y = torch.from_numpy(small_train.labels[:64].astype(np.int64)).to(dev)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    graphed = graph_forward(net, x)
+    assert "forward" not in net.__dict__  # the module's own forward is back
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
+
+    def grads(forward) -> list[torch.Tensor]:
+        net.zero_grad(set_to_none=True)
+        with autocast(dev):
+            torch.nn.functional.cross_entropy(forward(x).float(), y).backward()
+        return [p.grad.clone() for p in net.parameters() if p.requires_grad]
+
+    eager = grads(net)
+    for g, e in zip(grads(graphed), eager, strict=True):
+        torch.testing.assert_close(g, e, rtol=2e-2, atol=1e-3)
+
+
 def test_speed_recipe_learns_and_is_deterministic(small_train, small_test) -> None:
     data = small_train.head(n_per_class=60)
     params = {**SPEED, "epochs": 2, "batch_size": 32, "val_fraction": 0.0}

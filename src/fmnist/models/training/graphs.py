@@ -10,11 +10,18 @@ A graph has fixed shapes: it serves the full batches, and the last, smaller batc
 runs eagerly on the same parameters. Capturing runs the net four times on a sample batch
 (three warm-ups and the recording); the BatchNorm statistics those runs would move are put back
 afterwards, so graphing changes no state the net had.
+
+Autograd warns once that the parameters' gradient accumulators were made on the capture's side
+stream and are now fed from the main one: a stream wait per step, no error (measured: the
+default `cnn` went from 154k to 296k images/s, 370k after its first fit). `replaying` hides that
+one warning while the graphs run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -36,3 +43,12 @@ def graph_forward(net: nn.Module, sample: torch.Tensor) -> Callable[[torch.Tenso
         with torch.no_grad():
             for name, buf in net.named_buffers():
                 buf.copy_(saved[name])
+
+
+@contextmanager
+def replaying() -> Iterator[None]:
+    """Training with graphs: autograd's stream-mismatch warning (see above) hidden, no other."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The AccumulateGrad node's stream does not "
+                                "match", category=UserWarning)
+        yield
