@@ -27,7 +27,8 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 
 
 def read_summaries(paths: list[Path]) -> dict[str, list[dict[str, Any]]]:
-    """The summary lines of every file, grouped by the machine they name."""
+    """The summary lines of every file, grouped by the machine they name; each keeps the name
+    of its file (`source`), which tells apart runs of one recipe before and after a change."""
     by_machine: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for path in paths:
         for line in path.read_text().splitlines():
@@ -35,17 +36,23 @@ def read_summaries(paths: list[Path]) -> dict[str, list[dict[str, Any]]]:
                 continue
             record = json.loads(line)
             if record.get("phase") == "summary":
+                record["source"] = path.stem
                 by_machine[record.get("machine", "unknown machine")].append(record)
     return by_machine
 
 
+LABELLED = ("width", "lr", "batch_size", "augment", "compile", "cuda_graph")
+"""Settings named in a point's label where the run set them."""
+
+
 def label(summary: dict[str, Any]) -> str:
-    """Recipe name, width, learning rate and augmentation where they were overridden, the epochs
-    actually trained and the seeds (older lines name the overrides `params`)."""
+    """Recipe name and the `LABELLED` settings the run set, the epochs actually trained, the
+    seeds and the results file (older lines name the overrides `params`)."""
     params = summary.get("overrides") or summary.get("params") or {}
-    overridden = [f"{key} {params[key]}" for key in ("width", "lr", "augment") if key in params]
+    overridden = [f"{key} {params[key]}" for key in LABELLED if key in params]
     parts = [summary["recipe"], *overridden]
-    return " ".join(parts) + f", {summary['epochs']} ep × {summary['seeds']} seeds"
+    return (" ".join(parts) + f", {summary['epochs']} ep × {summary['seeds']} seeds"
+            + (f" [{summary['source']}]" if "source" in summary else ""))
 
 
 def plot(by_machine: dict[str, list[dict[str, Any]]], out: Path) -> None:
