@@ -61,6 +61,31 @@ def test_networks_accept_other_image_sizes() -> None:
         assert build_net(arch, (40, 32))(torch.zeros(2, 1, 40, 32)).shape == (2, 10)
 
 
+@pytest.mark.parametrize("side", [28, 7])
+def test_a_strided_resnet_shortcut_is_a_strided_one_by_one_convolution(side: int) -> None:
+    from fmnist.models.nets import BasicBlock
+
+    torch.manual_seed(0)
+    block = BasicBlock(4, 8, stride=2).eval()
+    x = torch.randn(3, 4, side, side)
+    conv, bn = block.shortcut
+    strided = bn(torch.nn.functional.conv2d(x, conv.weight, stride=2))
+    reference = torch.relu(block.body(x) + strided)
+    torch.testing.assert_close(block(x), reference)
+
+
+def test_a_narrow_resnet_trains_channels_last_on_this_cpu() -> None:
+    # torch 2.13's 1×1 stride-2 channels_last convolution backward corrupted memory on AVX2
+    # CPUs at these widths (the process died); the shortcut no longer uses it.
+    torch.manual_seed(0)
+    net = build_net("resnet", width=4, depth=1).to(memory_format=torch.channels_last)
+    for _ in range(20):
+        x = torch.randn(128, 1, 28, 28).contiguous(memory_format=torch.channels_last)
+        net.zero_grad()
+        net(x).sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in net.parameters())
+
+
 def test_unused_or_unknown_architecture_options_are_user_errors() -> None:
     with pytest.raises(FmnistError, match="no option width"):
         build_net("mlp", width=8)

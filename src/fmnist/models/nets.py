@@ -143,21 +143,28 @@ class FastCNN(nn.Module):
 
 
 class BasicBlock(nn.Module):
-    """ResNet basic block: two 3×3 conv-BN, identity (or 1×1 strided) shortcut."""
+    """ResNet basic block: two 3×3 conv-BN, identity (or 1×1 conv-BN) shortcut.
+
+    A strided shortcut takes every `stride`-th pixel and then applies a 1×1 convolution — the
+    same function as a 1×1 convolution of that stride, with the same parameters — because
+    torch 2.13's CPU backward of a channels_last 1×1 stride-2 convolution with few channels
+    (4 → 8) corrupts memory on AVX2 processors (double free, bus error; 2026-11-27)."""
 
     def __init__(self, c_in: int, c_out: int, stride: int) -> None:
         super().__init__()
+        self.stride = stride
         self.body = nn.Sequential(
             *_conv_bn(c_in, c_out, stride), nn.ReLU(inplace=True), *_conv_bn(c_out, c_out)
         )
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or c_in != c_out:
             self.shortcut = nn.Sequential(
-                nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out)
+                nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out)
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.body(x) + self.shortcut(x))
+        skip = x if self.stride == 1 else x[:, :, ::self.stride, ::self.stride]
+        return torch.relu(self.body(x) + self.shortcut(skip))
 
 
 class ResNet(nn.Module):
