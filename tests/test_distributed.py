@@ -184,6 +184,26 @@ def test_a_worker_that_dies_fails_only_its_model(both_ways):
     assert [r.ok for r in remote.results] == [True, True, True, False]  # failed ranked last
 
 
+def test_a_model_that_kills_the_only_worker_takes_no_waiting_model_with_it(tmp_path):
+    """One worker, the killer first: the models after it must not be waiting on its worker
+    (they were, when every model was submitted at once, and failed with it)."""
+    from fmnist.evaluation.compare import compare
+    from fmnist.evaluation.executors import DaskExecutor
+    from fmnist.models.registry import ModelSpec, register, registered
+
+    data_args = {"train_size": 300}
+    train, test, _ = TrainRequest("knn", data_args=data_args).load_data()
+    dying = ModelSpec(DYING, "classical", "kills its worker", build="os:_exit",
+                      defaults={"status": 3})
+    with registered(dying), DaskExecutor.start(jobs=1, data_args=data_args) as executor:
+        executor.client.run(register, dying)
+        result = compare(train, test.head(n_per_class=20, seed=0), tmp_path, preset="quick",
+                         models=[DYING, "bayes-1", "bayes-2"], with_explore=False,
+                         executor=executor, log=lambda _: None)
+    assert {r.name: r.ok for r in result.results} == {"bayes-1": True, "bayes-2": True,
+                                                       DYING: False}
+
+
 def test_jobs_and_scheduler_are_not_combined():
     from fmnist.evaluation.executors import start_executor
 

@@ -10,8 +10,12 @@ folder back as bytes. The client writes it under the comparison's runs folder an
 exactly as it evaluates a reused run, so the leaderboard and report are those of a local run.
 
 A worker process that dies (killed, out of memory) fails only the task it was running: the
-scheduler is asked not to retry it (`allowed-failures` 0) and to give each worker one task at a
-time (`worker-saturation` 1.0), so a death cannot take a queued neighbour with it.
+scheduler is asked not to retry it (`allowed-failures` 0), and the client keeps no more tasks in
+flight than the cluster has worker threads, so a worker holds one task at a time and a death
+cannot take a neighbour queued on it along. (Dask's own queuing, `worker-saturation`, applies
+only to large groups of like tasks, not to a comparison's few different models: with every
+task submitted at once, a random forest waiting on the worker of a model that killed it failed
+with it — seen on 2 workers under load, 2026-11-27.)
 
 A Dask cluster is one trust domain (tasks and results travel as pickles): join only workers you
 control. What a worker sends back is still checked: file names must stay inside the run folder,
@@ -44,8 +48,7 @@ MAX_JOBS = 64
 MAX_RUN_FILES = 10_000
 MAX_RUN_BYTES = 4 * 1024**3
 SKIP = ("checkpoints",)  # resume state stays on the worker: only finished runs travel
-CLUSTER_CONFIG = {"distributed.scheduler.allowed-failures": 0,
-                  "distributed.scheduler.worker-saturation": 1.0}
+CLUSTER_CONFIG = {"distributed.scheduler.allowed-failures": 0}
 
 
 @dataclass(frozen=True)
@@ -221,15 +224,27 @@ class DaskExecutor:
             self.cluster.close()
 
     def train(self, jobs: Sequence[TrainJob]) -> Iterator[JobResult]:
-        """Submit every job at once and yield each result as it finishes; a task whose worker
+        """Yield each job's result as it finishes, with one job in flight per worker thread (the
+        next is submitted as one ends, before its result is handed on); a task whose worker
         died, or that the cluster lost, yields a failed result."""
         from dask.distributed import as_completed
 
-        futures = {self.client.submit(train_job, job, self.threads, pure=False,
-                                      key=f"fmnist-train-{job.name}-{uuid.uuid4().hex[:8]}"): job
-                   for job in jobs}
-        for future in as_completed(futures):
-            job = futures[future]
+        waiting = list(jobs)
+        slots = max(1, sum(self.client.nthreads().values()))
+        futures: dict[Any, TrainJob] = {}
+
+        def submit() -> Any:
+            job = waiting.pop(0)
+            future = self.client.submit(train_job, job, self.threads, pure=False,
+                                        key=f"fmnist-train-{job.name}-{uuid.uuid4().hex[:8]}")
+            futures[future] = job
+            return future
+
+        running = as_completed([submit() for _ in range(min(slots, len(waiting)))])
+        for future in running:
+            job = futures.pop(future)
+            if waiting:
+                running.add(submit())
             try:
                 yield future.result()
             except Exception as exc:  # noqa: BLE001 - KilledWorker, lost connection, ...
