@@ -66,9 +66,10 @@ def int8_graph(fp32: bytes) -> tuple[bytes, float]:
         return target.read_bytes(), float(json.loads(last)["agreement"])
 
 
-def int8_onnx_bytes(fp32: bytes, calibration: np.ndarray) -> bytes:
+def int8_onnx_bytes(fp32: bytes, calibration: np.ndarray, reduce_range: bool = False) -> bytes:
     """`fp32` (a serialised ONNX graph whose one input takes uint8 images) quantized to int8,
-    its activation ranges measured on the uint8 `calibration` images."""
+    its activation ranges measured on the uint8 `calibration` images; `reduce_range`: 7-bit
+    weights (see `_build`)."""
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -98,6 +99,7 @@ def int8_onnx_bytes(fp32: bytes, calibration: np.ndarray) -> bytes:
         quantize_static(str(folder / "pre.onnx"), str(folder / "int8.onnx"), Batches(),
                         quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
                         weight_type=QuantType.QInt8, per_channel=True,
+                        reduce_range=reduce_range,
                         # only the layers with weights: quantizing everything also rounds the
                         # probabilities to steps of 1/255, for no measurable speed
                         op_types_to_quantize=["Conv", "MatMul", "Gemm"],
@@ -152,9 +154,18 @@ def _build(source: Path, target: Path) -> float:
 
     fp32 = source.read_bytes()
     reference = predictor(fp32)
-    int8 = int8_onnx_bytes(fp32, official_images("train", CALIBRATION_IMAGES))
-    agreement = check_agreement(reference, predictor(int8),
-                                official_images("test", CHECK_IMAGES))
+    calibration = official_images("train", CALIBRATION_IMAGES)
+    check = official_images("test", CHECK_IMAGES)
+    int8 = int8_onnx_bytes(fp32, calibration)
+    try:
+        agreement = check_agreement(reference, predictor(int8), check)
+    except FmnistError:
+        # A processor without VNNI (AVX2) multiplies uint8 × int8 pairs into saturating int16
+        # sums: 8-bit weights overflow there (the shipped ResNet-20: 96.2 % agreement on an
+        # AVX2 EPYC, 2026-11-27). ONNX Runtime's answer is 7-bit weights, tried second so
+        # that VNNI processors keep the full range.
+        int8 = int8_onnx_bytes(fp32, calibration, reduce_range=True)
+        agreement = check_agreement(reference, predictor(int8), check)
     target.write_bytes(int8)
     return agreement
 
