@@ -162,8 +162,9 @@ def _build(source: Path, target: Path) -> float:
     except FmnistError:
         # A processor without VNNI (AVX2) multiplies uint8 × int8 pairs into saturating int16
         # sums: 8-bit weights overflow there (agreement on an AVX2 EPYC, 2026-11-27: the
-        # shipped ResNet-20 97.5 %, a small `cnn` 96.2 %; the ResNet 99.5 % with 7 bits). ONNX Runtime's answer is 7-bit weights, tried second so
-        # that VNNI processors keep the full range.
+        # shipped ResNet-20 97.5 %, a small `cnn` 96.2 %; the ResNet 99.5 % with 7 bits).
+        # ONNX Runtime's answer is 7-bit weights, tried second so that VNNI processors keep
+        # the full range.
         int8 = int8_onnx_bytes(fp32, calibration, reduce_range=True)
         agreement = check_agreement(reference, predictor(int8), check)
     target.write_bytes(int8)
