@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import operator
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -201,3 +203,28 @@ def test_unfitted_models_are_refused(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="not fitted"):
         save(create_model("logistic"), tmp_path)
     assert not (tmp_path / META_FILE).exists()
+
+
+SKOPS_IMPORT_PROBE = """
+import sys
+from fmnist.runs.store import skops_io
+skops_io()
+loaded = sorted(m for m in ("torch", "dask", "cupy") if m in sys.modules)
+from skops.io._trusted_types import SKLEARN_ESTIMATOR_TYPE_NAMES as trusted
+from sklearn.utils import all_estimators  # the plain walk (imports torch now)
+import sklearn.externals.array_api_compat.torch  # the hidden shim is importable again
+plain = sorted(f"{c.__module__}.{c.__name__}" for _, c in all_estimators()
+               if c.__module__.startswith("sklearn."))
+print(loaded, sorted(trusted) == plain, len(plain))
+"""
+
+
+def test_skops_is_imported_without_torch_and_trusts_the_same_estimators() -> None:
+    """`skops_io()` hides scikit-learn's torch/dask/cupy shims from skops' estimator walk (4 s
+    of a classical model's save or load): no such library gets loaded, skops' default list is
+    still every scikit-learn estimator, and the shims import normally afterwards."""
+    result = subprocess.run([sys.executable, "-c", SKOPS_IMPORT_PROBE], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    loaded, same, count = result.stdout.rsplit(" ", 2)
+    assert (loaded, same) == ("[]", "True") and int(count) > 100, result.stdout

@@ -29,11 +29,13 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import pkgutil
 import platform
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -269,8 +271,7 @@ def check_skops_types(payload: bytes, source: str = "<skops>", *, saving: bool =
     what fmnist's own models produce (`fmnist.runs.skops_types`); otherwise `StoreError` names
     each offending one. Nothing is imported or built here: this reads JSON only.
     """
-    import skops.io as sio
-
+    sio = skops_io()
     offending = refused(*schema_types(_skops_schema(payload, source)))
     untrusted: list[str] = []
     if not offending:
@@ -341,9 +342,46 @@ def _check_tensor_count(payload: bytes, path: Path) -> None:
                          f"(at most {MAX_TENSORS:,}); the run was not written by fmnist")
 
 
-def _skops_payload(model: Any) -> bytes:
-    import skops.io as sio
+def skops_io() -> ModuleType:
+    """`skops.io`, imported without loading torch, dask or cupy on the way.
 
+    When skops is imported it lists scikit-learn's estimators as trusted types with
+    `sklearn.utils.all_estimators()`, and that walk imports every scikit-learn *package* it
+    passes, including the array-API shims in `sklearn.externals.array_api_compat` for torch,
+    dask and cupy, whose import loads those libraries: `import skops.io` took 4.2 s after
+    scikit-learn's own modules in a process without torch (AMD EPYC, 2 cores), 0.8 s without
+    the shims — paid by every process that saves or loads a classical model. The walk keeps
+    nothing from `externals`, so while skops is imported the shims not yet loaded are marked
+    absent (`sys.modules[name] = None`, Python's own marker), the walk passes them by, and the
+    list comes out the same (a test compares it with `all_estimators()`). fmnist passes skops
+    its own allow-list anyway (`check_skops_types`). Should a later scikit-learn need a shim on
+    that path, the import is simply done again the plain way.
+    """
+    import sys
+
+    if "skops.io" in sys.modules:
+        return sys.modules["skops.io"]
+    import sklearn.externals.array_api_compat as shims
+
+    hidden = [f"{shims.__name__}.{info.name}" for info in pkgutil.iter_modules(shims.__path__)
+              if info.ispkg and f"{shims.__name__}.{info.name}" not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]
+    try:
+        import skops.io
+    except ImportError:  # a later scikit-learn needs a hidden shim here: import it plainly
+        pass
+    finally:
+        for name in hidden:
+            if sys.modules.get(name, ...) is None:
+                del sys.modules[name]
+    import skops.io  # nothing more to do when the import above succeeded
+
+    return skops.io
+
+
+def _skops_payload(model: Any) -> bytes:
+    sio = skops_io()
     try:
         return sio.dumps(model)
     except (TypeError, ValueError, NotImplementedError) as exc:
@@ -351,8 +389,7 @@ def _skops_payload(model: Any) -> bytes:
 
 
 def _load_skops(payload: bytes, path: Path) -> Any:
-    import skops.io as sio
-
+    sio = skops_io()
     trusted = check_skops_types(payload, str(path))
     try:
         return sio.loads(payload, trusted=trusted)
