@@ -31,6 +31,7 @@ import importlib
 import json
 import pkgutil
 import platform
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -357,25 +358,22 @@ def skops_io() -> ModuleType:
     its own allow-list anyway (`check_skops_types`). Should a later scikit-learn need a shim on
     that path, the import is simply done again the plain way.
     """
-    import sys
+    if "skops.io" not in sys.modules:
+        import sklearn.externals.array_api_compat as shims
 
-    if "skops.io" in sys.modules:
-        return sys.modules["skops.io"]
-    import sklearn.externals.array_api_compat as shims
-
-    hidden = [f"{shims.__name__}.{info.name}" for info in pkgutil.iter_modules(shims.__path__)
-              if info.ispkg and f"{shims.__name__}.{info.name}" not in sys.modules]
-    for name in hidden:
-        sys.modules[name] = None  # type: ignore[assignment]
-    try:
-        import skops.io
-    except ImportError:  # a later scikit-learn needs a hidden shim here: import it plainly
-        pass
-    finally:
+        hidden = [f"{shims.__name__}.{info.name}" for info in pkgutil.iter_modules(shims.__path__)
+                  if info.ispkg and f"{shims.__name__}.{info.name}" not in sys.modules]
         for name in hidden:
-            if sys.modules.get(name, ...) is None:
-                del sys.modules[name]
-    import skops.io  # nothing more to do when the import above succeeded
+            sys.modules[name] = None  # type: ignore[assignment]
+        try:
+            import skops.io
+        except ImportError:  # a later scikit-learn needs a hidden shim here: import it plainly
+            pass
+        finally:
+            for name in hidden:
+                if sys.modules.get(name, ...) is None:
+                    sys.modules.pop(name, None)
+    import skops.io  # also waits for another thread's import of it to finish
 
     return skops.io
 
