@@ -87,6 +87,7 @@ def paste(item: np.ndarray, mask: np.ndarray, back: np.ndarray) -> np.ndarray:
 
 
 def score(photos: list[tuple[Path, str, str]], grabcut_on: bool) -> dict:
+    from fmnist.footwear_views import with_footwear_views
     from fmnist.images import grabcut
     from fmnist.images.photo import prepare_photo
     from fmnist.weights import load_default
@@ -101,7 +102,9 @@ def score(photos: list[tuple[Path, str, str]], grabcut_on: bool) -> dict:
         start = time.perf_counter()
         image = prepare_photo(path).image
         seconds.append(time.perf_counter() - start)
-        order = np.argsort(run.model.predict_proba(image[None])[0])[::-1]
+        proba = with_footwear_views(run.model.predict_proba(image[None]), image[None], names,
+                                    run.model.predict_proba)  # as `fmnist predict` scores
+        order = np.argsort(proba[0])[::-1]
         first, second = names[order[0]] == label, label in (names[order[0]], names[order[1]])
         top1, top2 = top1 + first, top2 + second
         per.setdefault(group, [0, 0])

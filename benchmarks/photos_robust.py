@@ -86,6 +86,7 @@ CHANGES: dict[str, Callable[[Image.Image], Image.Image]] = {
 
 def main() -> None:
     from fmnist.evaluation.photos import read_labelled_folder
+    from fmnist.footwear_views import with_footwear_views
     from fmnist.images.decode import read_image
     from fmnist.images.photo import composite_alpha, prepare_photo
     from fmnist.predict import predict_proba, resolve_model
@@ -102,7 +103,9 @@ def main() -> None:
     right: dict[str, np.ndarray] = {}
     for name in args.changes.split(","):
         images = np.stack([prepare_photo(CHANGES[name](photo)).image for photo in photos])
-        right[name] = predict_proba(model, images).argmax(axis=1) == truth
+        proba = with_footwear_views(predict_proba(model, images), images, model.class_names,
+                                    lambda views: predict_proba(model, views))
+        right[name] = proba.argmax(axis=1) == truth  # scored as `fmnist predict` scores
     base = right.get("none", next(iter(right.values())))
     print(f"| change | top-1 of {len(pairs)} | lost | gained |\n| --- | ---: | --- | --- |")
     for name, hits in right.items():

@@ -2,7 +2,9 @@
 
 Inputs, recognised by their content rather than their name:
 * images (PNG, JPEG, WebP, BMP, GIF first frame, TIFF; any mode) go through `fmnist.images.photo`,
-  the Fashion-MNIST recipe, so a product photo looks like the training data;
+  the Fashion-MNIST recipe, so a product photo looks like the training data, and a photo the
+  model calls footwear is also scored turned by ±15° and ±30° (`fmnist.footwear_views`: the
+  dataset's shoes are all level, photographed ones often tilted);
 * `.npy` arrays and IDX files (optionally .gz) are taken to be in the dataset's own format
   already — uint8 `[H, W]`, `[N, H, W]` or flat `[N, H*W]` with the model's image size — and
   are used as they are, their pixel values read by the package's one rule
@@ -18,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -28,6 +30,7 @@ from fmnist.data.npy import parse_npy
 from fmnist.defaults import DEFAULT_BATCH, UNSURE_BELOW
 from fmnist.errors import DataError, FmnistError
 from fmnist.files import read_bounded
+from fmnist.footwear_views import with_footwear_views
 from fmnist.images.arrays import as_uint8_images
 from fmnist.images.decode import IMAGE_SUFFIXES, open_regular, refused_note
 from fmnist.images.photo import (
@@ -90,6 +93,14 @@ class InputFailure:
         return {"source": self.source, "error": self.error}
 
 
+class InputImage(NamedTuple):
+    """One image to score; `photo` says it was converted from a photo (and so may be tilted)."""
+
+    name: str
+    image: np.ndarray
+    photo: bool
+
+
 @dataclass
 class ResolvedModel:
     """A fitted estimator with the class names and image shape it was trained with."""
@@ -104,7 +115,9 @@ class ResolvedModel:
 
 
 def resolve_model(model_or_run: Any, class_names: Sequence[str] | None = None) -> ResolvedModel:
-    """Accept a run folder path, a `LoadedRun`, or a fitted estimator."""
+    """Accept a run folder path, a `LoadedRun`, a fitted estimator, or a `ResolvedModel`."""
+    if isinstance(model_or_run, ResolvedModel) and class_names is None:
+        return model_or_run
     if isinstance(model_or_run, (str, Path)):
         model_or_run = load(model_or_run)
     if isinstance(model_or_run, LoadedRun):
@@ -135,10 +148,10 @@ def predict(model_or_run: Any, images: Any, *, top_k: int = 3,
     """
     resolved = resolve_model(model_or_run, class_names)
     items = images if isinstance(images, (list, tuple)) else [images]
-    arrays: list[tuple[str, np.ndarray]] = []
+    arrays: list[InputImage] = []
     for item in items:
         if isinstance(item, np.ndarray):
-            arrays += [(f"[{i}]", img) for i, img in
+            arrays += [InputImage(f"[{i}]", img, False) for i, img in
                        enumerate(as_image_batch(item, None, "array"))]
             continue
         for entry in read_input(item, resolved.size, pipeline=pipeline):
@@ -161,7 +174,7 @@ def predict_paths(model_or_run: Any, paths: Iterable[Path | str], *, top_k: int 
         paths = [paths]
     stems: set[str] = set()
 
-    def entries() -> Iterator[tuple[str, np.ndarray] | InputFailure]:
+    def entries() -> Iterator[InputImage | InputFailure]:
         for path in expand_paths(paths):
             if isinstance(path, InputFailure):
                 yield path
@@ -197,8 +210,8 @@ def _is_input_file(path: Path) -> bool:
 
 def read_input(source: Any, size: int, *, max_pixels: int = DEFAULT_MAX_PIXELS,
                show_dir: Path | None = None, stems: set[str] | None = None,
-               pipeline: str = DEFAULT_PIPELINE) -> list[tuple[str, np.ndarray] | InputFailure]:
-    """One input → its images as (name, uint8 `[size, size]`) pairs, or one `InputFailure`."""
+               pipeline: str = DEFAULT_PIPELINE) -> list[InputImage | InputFailure]:
+    """One input → its uint8 `[size, size]` images, or one `InputFailure`."""
     name = str(source) if isinstance(source, (str, Path)) else "<image>"
     try:
         if isinstance(source, (str, Path)):
@@ -206,13 +219,13 @@ def read_input(source: Any, size: int, *, max_pixels: int = DEFAULT_MAX_PIXELS,
             if _looks_like_array(head):
                 batch = as_image_batch(_read_array(Path(source), head), size, name)
                 if len(batch) == 1:
-                    return [(name, batch[0])]
-                return [(f"{name}[{i}]", img) for i, img in enumerate(batch)]
+                    return [InputImage(name, batch[0], False)]
+                return [InputImage(f"{name}[{i}]", img, False) for i, img in enumerate(batch)]
         result = prepare_photo(source, size, keep_steps=show_dir is not None,
                                max_pixels=max_pixels, pipeline=pipeline)
         if show_dir is not None:
             save_steps(result, show_dir, _unique_stem(name, stems if stems is not None else set()))
-        return [(name, result.image)]
+        return [InputImage(name, result.image, True)]
     except FmnistError as exc:
         message = str(exc)
         return [InputFailure(name, message if name in message else f"{name}: {message}")]
@@ -277,10 +290,10 @@ def _unique_stem(name: str, used: set[str]) -> str:
 
 
 def _predict_batches(resolved: ResolvedModel,
-                     entries: Iterator[tuple[str, np.ndarray] | InputFailure], top_k: int,
+                     entries: Iterator[InputImage | InputFailure], top_k: int,
                      unsure_below: float, batch_size: int) -> Iterator[Prediction | InputFailure]:
     """Collect images into batches, score each batch once, and keep the input order."""
-    pending: list[tuple[str, np.ndarray] | InputFailure] = []
+    pending: list[InputImage | InputFailure] = []
     n_images = 0
     for entry in entries:
         pending.append(entry)
@@ -292,17 +305,24 @@ def _predict_batches(resolved: ResolvedModel,
         yield from _score(resolved, pending, top_k, unsure_below)
 
 
-def _score(resolved: ResolvedModel, pending: list[tuple[str, np.ndarray] | InputFailure],
+def _score(resolved: ResolvedModel, pending: list[InputImage | InputFailure],
            top_k: int, unsure_below: float) -> Iterator[Prediction | InputFailure]:
-    images = [e[1] for e in pending if not isinstance(e, InputFailure)]
-    proba = predict_proba(resolved, np.stack(images)) if images else np.empty((0, 0))
-    row = 0
+    """One batch; converted photos also get their footwear views (`fmnist.footwear_views`)."""
+    scored = [e for e in pending if not isinstance(e, InputFailure)]
+    proba = np.empty((0, 0))
+    if scored:
+        proba = predict_proba(resolved, np.stack([e.image for e in scored]))
+        photos = [row for row, e in enumerate(scored) if e.photo]
+        if photos:
+            proba[photos] = with_footwear_views(
+                proba[photos], np.stack([scored[row].image for row in photos]),
+                resolved.class_names, lambda views: predict_proba(resolved, views))
+    rows = iter(proba)
     for entry in pending:
         if isinstance(entry, InputFailure):
             yield entry
             continue
-        yield make_prediction(entry[0], proba[row], resolved.class_names, top_k, unsure_below)
-        row += 1
+        yield make_prediction(entry.name, next(rows), resolved.class_names, top_k, unsure_below)
 
 
 def predict_proba(resolved: ResolvedModel, images: np.ndarray) -> np.ndarray:

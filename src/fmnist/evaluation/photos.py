@@ -23,6 +23,7 @@ import numpy as np
 from fmnist.data.folder import IMAGE_SUFFIXES
 from fmnist.errors import DataError, FmnistError
 from fmnist.evaluation.metrics import accuracy_ci
+from fmnist.footwear_views import with_footwear_views
 from fmnist.images.photo import DEFAULT_PIPELINE, PhotoResult, prepare_photo
 from fmnist.predict import UNSURE_BELOW, ResolvedModel, predict_proba
 
@@ -138,7 +139,8 @@ def evaluate_photos(resolved: ResolvedModel, pairs: Sequence[tuple[Path, str]], 
                     pipeline: str = DEFAULT_PIPELINE, keep_steps: bool = True,
                     unsure_below: float = UNSURE_BELOW,
                     convert: Converter | None = None) -> PhotoEvaluation:
-    """Convert every photo with `pipeline` (or `convert`), score all in one batch, keep steps."""
+    """Convert every photo with `pipeline` (or `convert`), score all in one batch (footwear
+    also turned, as `fmnist predict` does: `fmnist.footwear_views`), keep steps."""
     convert = convert or (lambda p: prepare_photo(p, resolved.size, keep_steps=keep_steps,
                                                   pipeline=pipeline))
     outcomes: list[PhotoOutcome] = []
@@ -152,7 +154,9 @@ def evaluate_photos(resolved: ResolvedModel, pairs: Sequence[tuple[Path, str]], 
         outcomes.append(PhotoOutcome(path, true, [], False, steps=result.steps))
         images.append(result.image)
     if images:
-        proba = predict_proba(resolved, np.stack(images))
+        batch = np.stack(images)
+        proba = with_footwear_views(predict_proba(resolved, batch), batch, resolved.class_names,
+                                    lambda views: predict_proba(resolved, views))
         rows = iter(proba)
         for outcome in outcomes:
             if outcome.error is None:

@@ -28,6 +28,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import UploadFile
 
 from fmnist.errors import FmnistError
+from fmnist.footwear_views import merge_views, turned_views
 from fmnist.predict import make_prediction, resolve_model
 from fmnist.runs.store import LoadedRun, load
 from fmnist.serve.backends import make_backend
@@ -168,19 +169,27 @@ def _add_routes(app: FastAPI, served: ServedModel, batcher: MicroBatcher, limits
         """Score uploaded photos (multipart) or 28×28 pixel arrays (JSON)."""
         start = time.perf_counter()
         top_k = parse_top_k(request.query_params.get("top_k"))
-        sources, images, failures = await _read_images(request, served.image_shape, limits,
-                                                       decoders)
+        sources, images, failures, photos = await _read_images(request, served.image_shape,
+                                                               limits, decoders)
         decoded = time.perf_counter()
         result = await batcher.predict(images)
-        predictions = answer_entries(sources, failures, result.probabilities, images,
+        probabilities, queue_ms, inference_ms = (result.probabilities, result.queue_ms,
+                                                 result.inference_ms)
+        views = turned_views(images, probabilities, served.class_names) if photos else None
+        if views:  # tilted shoes: the turned copies go through the batcher like any images
+            turned = await batcher.predict(views.images)
+            probabilities = merge_views(probabilities, views, turned.probabilities)
+            queue_ms, inference_ms = queue_ms + turned.queue_ms, inference_ms + turned.inference_ms
+        predictions = answer_entries(sources, failures, probabilities, images,
                                      served.class_names, top_k)
         return JSONResponse({  # plain types already: skip FastAPI's per-field encoder
             "model": served.name,
             "predictions": predictions,
             "timing": {"decode_ms": round((decoded - start) * 1e3, 2),
-                       "queue_ms": round(result.queue_ms, 2),
-                       "inference_ms": round(result.inference_ms, 2),
+                       "queue_ms": round(queue_ms, 2),
+                       "inference_ms": round(inference_ms, 2),
                        "batch_images": result.batch_images,
+                       "turned_views": len(views.images) if views else 0,
                        "total_ms": round((time.perf_counter() - start) * 1e3, 2)},
         })
 
@@ -215,13 +224,14 @@ def parse_top_k(text: str | None) -> int:
 
 async def _read_images(request: Request, shape: tuple[int, int], limits: Limits,
                        decoders: anyio.CapacityLimiter
-                       ) -> tuple[list[str], np.ndarray, dict[int, ApiError]]:
+                       ) -> tuple[list[str], np.ndarray, dict[int, ApiError], bool]:
     """Dispatch on the content type: JSON pixels or multipart photos; anything else is 415.
 
-    Returns every input's name, the images that could be read, and the errors of the photos
-    that could not, by position. Photos are decoded on worker threads, at most `decoders` at a
-    time; the rest wait their turn. When no photo can be read, the first one's error is the
-    answer (so a single bad photo gets its status, as before).
+    Returns every input's name, the images that could be read, the errors of the photos that
+    could not, by position, and whether the images are converted photos (not pixel arrays).
+    Photos are decoded on worker threads, at most `decoders` at a time; the rest wait their
+    turn. When no photo can be read, the first one's error is the answer (so a single bad photo
+    gets its status, as before).
     """
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "application/json" or ctype.endswith("+json"):
@@ -231,7 +241,7 @@ async def _read_images(request: Request, shape: tuple[int, int], limits: Limits,
                            f"{len(body):,} bytes of JSON exceed the limit of {MAX_JSON_BYTES:,} "
                            f"for pixel arrays ({limits.max_images} images of 28×28 need ~300 KB)")
         images = parse_json_images(body, shape, limits.max_images)
-        return [f"array[{i}]" for i in range(len(images))], images, {}
+        return [f"array[{i}]" for i in range(len(images))], images, {}, False
     if ctype == "multipart/form-data":
         uploads = await _uploads(request, limits.max_images)
         images, failures = await anyio.to_thread.run_sync(
@@ -239,7 +249,7 @@ async def _read_images(request: Request, shape: tuple[int, int], limits: Limits,
             limiter=decoders)
         if not len(images):
             raise failures[0]
-        return [name for name, _ in uploads], images, failures
+        return [name for name, _ in uploads], images, failures, True
     raise ApiError(415, "unsupported_media_type",
                    f"content type {ctype or '(none)'!r} is not accepted; upload images as "
                    "multipart/form-data (field 'file') or send pixels as application/json")
