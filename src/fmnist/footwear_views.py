@@ -31,7 +31,7 @@ from PIL import Image
 
 FOOTWEAR = ("sandal", "sneaker", "ankle boot")  # compared case-insensitively
 # The plain view must give footwear at least this much probability for the turned views to be
-# scored (0.8 was measured too: the same two photos changed, with less margin).
+# scored (0.8 was measured too: one of the two tilted development sneakers won instead of two).
 GATE = 0.5
 # Degrees, counter-clockwise; the plain view (0°) is the fifth, already scored. ±40° in 10°
 # steps was measured as well: no photo more, nine model inputs instead of five.
