@@ -14,7 +14,7 @@ nothing lost; a synthetic shirt on a patchwork, mask IoU 0.01–0.39 → 0.97–
 Only where the border is busy (`noise` ≥ `BUSY_NOISE`): used on every photo, GrabCut gained two
 development photos (a worn white puffer, a tilted sandal) but lost five the colour distance
 names right (a tee, trousers, a dress, two sneakers: 28/41), and its 60–300 ms a photo would
-break the 100 ms budget; OpenCV is imported only then. Where GrabCut finds
+break the 100 ms budget. Where GrabCut finds
 almost nothing (under `MIN_SHARE` of the frame), the colour-distance mask stands. OpenCV sees
 only the decoded, size-checked pixels, never a file.
 """

@@ -20,6 +20,7 @@ from scipy import ndimage
 from skimage.filters import apply_hysteresis_threshold, threshold_otsu
 from skimage.morphology import convex_hull_image
 
+from fmnist.images import morphology
 from fmnist.images.background import Background
 
 # ΔE below this is never foreground (JPEG noise and soft shadows on a flat backdrop).
@@ -60,15 +61,9 @@ def raw_mask(distance: np.ndarray, background: Background) -> np.ndarray:
     return apply_hysteresis_threshold(distance, low, high)
 
 
-def _disk(radius: int) -> np.ndarray:
-    y, x = np.ogrid[-radius:radius + 1, -radius:radius + 1]
-    return x * x + y * y <= radius * radius
-
-
 def remove_thin(mask: np.ndarray, fraction: float = OPEN_FRACTION) -> np.ndarray:
     """Morphological opening with a disk: drops hooks, strings and straps thinner than it."""
-    radius = max(1, round(fraction * min(mask.shape)))
-    return ndimage.binary_opening(mask, structure=_disk(radius))
+    return morphology.opening(mask, max(1, round(fraction * min(mask.shape))))
 
 
 def main_object(mask: np.ndarray, keep_fraction: float = KEEP_FRACTION) -> np.ndarray:
@@ -85,14 +80,13 @@ def restore_outline(cleaned: np.ndarray, original: np.ndarray,
                     fraction: float = OPEN_FRACTION) -> np.ndarray:
     """Give back the outline detail the opening shaved off, but only next to the kept object
     (within the opening radius), so a removed hook stays removed."""
-    radius = max(1, round(fraction * min(cleaned.shape)))
-    near = ndimage.binary_dilation(cleaned, structure=_disk(radius))
+    near = morphology.dilation(cleaned, max(1, round(fraction * min(cleaned.shape))))
     return cleaned | (original & near)
 
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:
     """Fill enclosed holes (a white chest panel inside a garment's outline)."""
-    return ndimage.binary_fill_holes(mask)
+    return morphology.fill_holes(mask)
 
 
 def clean_mask(mask: np.ndarray) -> np.ndarray:
@@ -155,4 +149,4 @@ def remove_skin(mask: np.ndarray, rgb: np.ndarray) -> np.ndarray:
     body = sticking_out(found, remove_thin(mask & ~found))
     if not body.any():
         return mask
-    return fill_holes(main_object(mask & ~ndimage.binary_dilation(body, iterations=1)))
+    return fill_holes(main_object(mask & ~morphology.dilation(body, 1)))
