@@ -76,25 +76,23 @@ def test_turn_is_counter_clockwise_about_the_centre_on_black() -> None:
     assert turned[0, 0] == 0 and abs(int(turned.sum()) - int(bar.sum())) < 0.1 * bar.sum()
 
 
-@pytest.mark.parametrize("degrees", [40.0, -40.0])
-def test_views_win_back_tilted_test_set_shoes_and_cost_nothing_upright(
-        shipped, fmnist_test, degrees) -> None:
-    foot = np.flatnonzero(np.isin(fmnist_test.labels, FOOTWEAR))[:300]
-    labels = fmnist_test.labels[foot]
-    tilted = np.stack([turn(image, degrees) for image in fmnist_test.images[foot]])
-
-    def score(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def test_views_win_back_tilted_test_set_shoes_and_cost_nothing_upright(shipped,
+                                                                      fmnist_test) -> None:
+    def right(images: np.ndarray, labels: np.ndarray) -> tuple[int, int]:
+        """Right answers without and with the turned views."""
         plain = predict_proba(shipped, images)
         both = with_footwear_views(plain, images, shipped.class_names,
                                    lambda x: predict_proba(shipped, x))
-        return plain.argmax(1), both.argmax(1)
+        return int((plain.argmax(1) == labels).sum()), int((both.argmax(1) == labels).sum())
 
-    plain, both = score(tilted)
-    # measured with the shipped model: 246 → 275 (+40°) and 210 → 274 (−40°) of 300
-    assert (both == labels).sum() >= (plain == labels).sum() + 15
-    upright = fmnist_test.images[:2000]
-    plain, both = score(upright)
-    assert (both == fmnist_test.labels[:2000]).sum() >= (plain == fmnist_test.labels[:2000]).sum()
+    foot = np.flatnonzero(np.isin(fmnist_test.labels, FOOTWEAR))[:200]
+    for degrees in (40.0, -40.0):
+        tilted = np.stack([turn(image, degrees) for image in fmnist_test.images[foot]])
+        plain, both = right(tilted, fmnist_test.labels[foot])
+        # measured with the shipped model: 166 → 184 (+40°) and 138 → 181 (−40°) of 200
+        assert both >= plain + 10, (degrees, plain, both)
+    plain, both = right(fmnist_test.images[:1000], fmnist_test.labels[:1000])
+    assert both >= plain  # upright images: footwear is already level
 
 
 def _tilted_shoe_photo(fmnist_test) -> bytes:
