@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from fmnist.concurrency import default_workers, ordered_map
 from fmnist.data.dataset import default_class_names
 from fmnist.data.idx import gunzip_idx, parse_idx
 from fmnist.data.npy import parse_npy
@@ -164,25 +165,29 @@ def predict(model_or_run: Any, images: Any, *, top_k: int = 3,
 def predict_paths(model_or_run: Any, paths: Iterable[Path | str], *, top_k: int = 3,
                   batch_size: int = DEFAULT_BATCH, unsure_below: float = UNSURE_BELOW,
                   show_dir: Path | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
-                  pipeline: str = DEFAULT_PIPELINE) -> Iterator[Prediction | InputFailure]:
+                  pipeline: str = DEFAULT_PIPELINE,
+                  workers: int | None = None) -> Iterator[Prediction | InputFailure]:
     """Predict files and folders (searched recursively) in batches, in input order.
 
-    A file that cannot be read yields an `InputFailure` and the rest carry on.
+    A file that cannot be read yields an `InputFailure` and the rest carry on. Photos are
+    converted on `workers` threads (default: one per core, `fmnist.concurrency`); with
+    `show_dir` on one, so that the step folders are named in input order.
     """
     resolved = resolve_model(model_or_run)
     if isinstance(paths, (str, Path)):
         paths = [paths]
     stems: set[str] = set()
 
-    def entries() -> Iterator[InputImage | InputFailure]:
-        for path in expand_paths(paths):
-            if isinstance(path, InputFailure):
-                yield path
-                continue
-            yield from read_input(path, resolved.size, max_pixels=max_pixels,
-                                  show_dir=show_dir, stems=stems, pipeline=pipeline)
+    def convert(path: Path | InputFailure) -> list[InputImage | InputFailure]:
+        if isinstance(path, InputFailure):
+            return [path]
+        return read_input(path, resolved.size, max_pixels=max_pixels, show_dir=show_dir,
+                          stems=stems, pipeline=pipeline)
 
-    return _predict_batches(resolved, entries(), top_k, unsure_below, batch_size)
+    threads = 1 if show_dir is not None else workers or default_workers()
+    entries = (entry for converted in ordered_map(convert, expand_paths(paths), threads)
+               for entry in converted)
+    return _predict_batches(resolved, entries, top_k, unsure_below, batch_size)
 
 
 def expand_paths(paths: Iterable[Path | str]) -> Iterator[Path | InputFailure]:

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from fmnist.concurrency import default_workers, ordered_map
 from fmnist.data.folder import IMAGE_SUFFIXES
 from fmnist.errors import DataError, FmnistError
 from fmnist.evaluation.metrics import accuracy_ci
@@ -137,19 +138,28 @@ Converter = Callable[[Path], PhotoResult]
 
 def evaluate_photos(resolved: ResolvedModel, pairs: Sequence[tuple[Path, str]], *,
                     pipeline: str = DEFAULT_PIPELINE, keep_steps: bool = True,
-                    unsure_below: float = UNSURE_BELOW,
-                    convert: Converter | None = None) -> PhotoEvaluation:
+                    unsure_below: float = UNSURE_BELOW, convert: Converter | None = None,
+                    workers: int | None = None) -> PhotoEvaluation:
     """Convert every photo with `pipeline` (or `convert`), score all in one batch (footwear
-    also turned, as `fmnist predict` does: `fmnist.footwear_views`), keep steps."""
+    also turned, as `fmnist predict` does: `fmnist.footwear_views`), keep steps.
+
+    Photos are converted on `workers` threads (default: one per core, `fmnist.concurrency`);
+    on one when steps are kept, as `fmnist predict --show` does."""
     convert = convert or (lambda p: prepare_photo(p, resolved.size, keep_steps=keep_steps,
                                                   pipeline=pipeline))
+
+    def attempt(pair: tuple[Path, str]) -> PhotoResult | FmnistError:
+        try:
+            return convert(pair[0])
+        except FmnistError as exc:
+            return exc
+
+    threads = 1 if keep_steps else workers or default_workers()
     outcomes: list[PhotoOutcome] = []
     images = []
-    for path, true in pairs:
-        try:
-            result = convert(path)
-        except FmnistError as exc:
-            outcomes.append(PhotoOutcome(path, true, [], False, error=str(exc)))
+    for (path, true), result in zip(pairs, ordered_map(attempt, pairs, threads), strict=True):
+        if isinstance(result, FmnistError):
+            outcomes.append(PhotoOutcome(path, true, [], False, error=str(result)))
             continue
         outcomes.append(PhotoOutcome(path, true, [], False, steps=result.steps))
         images.append(result.image)

@@ -42,7 +42,9 @@ WORK_SIZE = 256
 # An alpha channel counts as a cut-out when at least this share of pixels is transparent.
 MIN_TRANSPARENT = 0.01
 
-Keep = Callable[[str, "Image.Image | np.ndarray"], None]
+# Saves one `--show` step; a step that costs work of its own (the fitted background in colour)
+# is passed as a function, called only when steps are kept.
+Keep = Callable[[str, "Image.Image | np.ndarray | Callable[[], np.ndarray]"], None]
 
 
 def working_copy(image: Image.Image, size: int = WORK_SIZE) -> Image.Image:
@@ -75,7 +77,7 @@ def item_mask(rgb: np.ndarray, keep: Keep) -> tuple[np.ndarray, np.ndarray]:
     lightness (shadows, lit patches; none on a busy background, where lightness says nothing)."""
     lab = rgb2lab(rgb).astype(np.float32)
     background = fit_background(lab)
-    keep("background", _lab_to_rgb(background.surface))
+    keep("background", lambda: _lab_to_rgb(background.surface))  # 7 ms: only for --show
     if is_busy(background.noise) and (cut := grabcut_mask(rgb)) is not None:
         keep("grabcut", cut.astype(np.float32) * 255)
         return cut, np.zeros_like(cut)

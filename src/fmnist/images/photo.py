@@ -210,9 +210,9 @@ def prepare_photo(source: ImageSource, size: int = DEFAULT_SIZE, *, keep_steps: 
     name = source_name(source)
     steps: list[tuple[str, np.ndarray]] = []
 
-    def keep(step: str, value: Image.Image | np.ndarray) -> None:
+    def keep(step: str, value: Image.Image | np.ndarray | Callable[[], np.ndarray]) -> None:
         if keep_steps:
-            steps.append((step, _to_uint8(value)))
+            steps.append((step, _to_uint8(value() if callable(value) else value)))
 
     image = read_image(source, max_pixels)  # upright, 8-bit, at most WORKING_EDGE pixels wide
     keep("original", image)
