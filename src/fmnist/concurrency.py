@@ -3,9 +3,9 @@
 Why threads: converting a photo is decoding (Pillow), colour maths (NumPy, scikit-image) and
 mask work (SciPy, OpenCV), which mostly run outside Python's GIL: the development photos
 converted 1.85× faster on two threads than on one (2-core AMD EPYC, benchmarks/RESULTS.md).
-Why bounded: at most `workers + ahead` conversions are started before their answers are
-taken, so a folder of 100,000 photos never holds more than a handful of decoded images (each
-is bounded by the decoder's pixel limit).
+Why bounded: at most `2 × workers` conversions are queued before their answers are taken, and
+`workers` run at once, so a folder of 100,000 photos never holds more than a handful of decoded
+images (each bounded by the decoder's pixel limit).
 """
 
 from __future__ import annotations
