@@ -86,10 +86,9 @@ CHANGES: dict[str, Callable[[Image.Image], Image.Image]] = {
 
 def main() -> None:
     from fmnist.evaluation.photos import read_labelled_folder
-    from fmnist.footwear_views import with_footwear_views
     from fmnist.images.decode import read_image
     from fmnist.images.photo import composite_alpha, prepare_photo
-    from fmnist.predict import predict_proba, resolve_model
+    from fmnist.predict import photo_views, predict_proba, resolve_model
     from fmnist.weights import load_default
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -103,8 +102,7 @@ def main() -> None:
     right: dict[str, np.ndarray] = {}
     for name in args.changes.split(","):
         images = np.stack([prepare_photo(CHANGES[name](photo)).image for photo in photos])
-        proba = with_footwear_views(predict_proba(model, images), images, model.class_names,
-                                    lambda views: predict_proba(model, views))
+        proba = photo_views(model, predict_proba(model, images), images)
         right[name] = proba.argmax(axis=1) == truth  # scored as `fmnist predict` scores
     base = right.get("none", next(iter(right.values())))
     print(f"| change | top-1 of {len(pairs)} | lost | gained |\n| --- | ---: | --- | --- |")

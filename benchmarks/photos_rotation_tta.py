@@ -15,9 +15,9 @@ import csv
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from fmnist.data import load_fashion_mnist
+from fmnist.footwear_views import turn
 from fmnist.images.photo import prepare_photo
 from fmnist.predict import predict_proba, resolve_model
 from fmnist.weights import load_default
@@ -29,10 +29,6 @@ FOOTWEAR = [5, 7, 9]
 MODEL = resolve_model(load_default())
 
 
-def turned(image: np.ndarray, degrees: float) -> np.ndarray:
-    return np.asarray(Image.fromarray(image).rotate(degrees, resample=Image.BILINEAR))
-
-
 def with_rotations(images: np.ndarray, angles: list[int] | None, gate: float,
                    mode: str) -> np.ndarray:
     """Probabilities, averaged over turned views for the images the model calls footwear."""
@@ -42,7 +38,7 @@ def with_rotations(images: np.ndarray, angles: list[int] | None, gate: float,
     idx = np.flatnonzero(plain[:, FOOTWEAR].sum(1) >= gate)
     if not len(idx):
         return plain
-    views = np.stack([turned(images[i], a) for i in idx for a in angles])
+    views = np.stack([turn(images[i], a) for i in idx for a in angles])
     proba = predict_proba(MODEL, views).reshape(len(idx), len(angles), -1)
     out = plain.copy()
     if mode == "mean":
@@ -81,7 +77,7 @@ def main() -> None:
     pick = rng.choice(len(test.labels), 3000, replace=False)
     test_x, test_y = test.images[pick], test.labels[pick]
     angles_drawn = rng.uniform(-40, 40, len(test_y))
-    tilted_x = np.stack([turned(x, a) if y in FOOTWEAR else x
+    tilted_x = np.stack([turn(x, a) if y in FOOTWEAR else x
                          for x, y, a in zip(test_x, test_y, angles_drawn, strict=True)])
     variants: list[tuple[str, list[int] | None, float, str]] = [("none", None, 1.0, "mean")]
     for angles in ([-30, -15, 0, 15, 30], [-40, -30, -20, -10, 0, 10, 20, 30, 40]):

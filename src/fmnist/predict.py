@@ -319,9 +319,8 @@ def _score(resolved: ResolvedModel, pending: list[InputImage | InputFailure],
         proba = predict_proba(resolved, np.stack([e.image for e in scored]))
         photos = [row for row, e in enumerate(scored) if e.photo]
         if photos:
-            proba[photos] = with_footwear_views(
-                proba[photos], np.stack([scored[row].image for row in photos]),
-                resolved.class_names, lambda views: predict_proba(resolved, views))
+            proba[photos] = photo_views(resolved, proba[photos],
+                                        np.stack([scored[row].image for row in photos]))
     rows = iter(proba)
     for entry in pending:
         if isinstance(entry, InputFailure):
@@ -338,6 +337,13 @@ def predict_proba(resolved: ResolvedModel, images: np.ndarray) -> np.ndarray:
     if not hasattr(resolved.model, "predict_proba"):
         raise FmnistError(f"{type(resolved.model).__name__} gives no probabilities")
     return np.asarray(resolved.model.predict_proba(images), dtype=np.float64)
+
+
+def photo_views(resolved: ResolvedModel, proba: np.ndarray, images: np.ndarray) -> np.ndarray:
+    """`proba`, the plain probabilities of converted photos `images`, with the footwear among
+    them averaged over their turned views (`fmnist.footwear_views`): how every photo is scored."""
+    return with_footwear_views(proba, images, resolved.class_names,
+                               lambda views: predict_proba(resolved, views))
 
 
 def make_prediction(source: str, proba: np.ndarray, class_names: Sequence[str], top_k: int,

@@ -24,9 +24,8 @@ from fmnist.concurrency import default_workers, ordered_map
 from fmnist.data.folder import IMAGE_SUFFIXES
 from fmnist.errors import DataError, FmnistError
 from fmnist.evaluation.metrics import accuracy_ci
-from fmnist.footwear_views import with_footwear_views
 from fmnist.images.photo import DEFAULT_PIPELINE, PhotoResult, prepare_photo
-from fmnist.predict import UNSURE_BELOW, ResolvedModel, predict_proba
+from fmnist.predict import UNSURE_BELOW, ResolvedModel, photo_views, predict_proba
 
 LABELS_FILE = "labels.tsv"
 # A labels.tsv longer than this is refused (it is read whole).
@@ -165,8 +164,7 @@ def evaluate_photos(resolved: ResolvedModel, pairs: Sequence[tuple[Path, str]], 
         images.append(result.image)
     if images:
         batch = np.stack(images)
-        proba = with_footwear_views(predict_proba(resolved, batch), batch, resolved.class_names,
-                                    lambda views: predict_proba(resolved, views))
+        proba = photo_views(resolved, predict_proba(resolved, batch), batch)
         rows = iter(proba)
         for outcome in outcomes:
             if outcome.error is None:

@@ -12,11 +12,11 @@ never consulted here.
 
 from __future__ import annotations
 
-import os
 import platform
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fmnist.concurrency import usable_cores
 from fmnist.reporting.document import Document, Figure, Paragraph, Section, Table
 from fmnist.reporting.render import write_document
 
@@ -212,7 +212,7 @@ def build_report(c: Comparison) -> Document:
     intro += [Paragraph(text, "warning") for text in (_quick_warning(c),) if text]
     intro += [Paragraph(f"Preset '{c.preset.name}': {c.preset.description}", "note"),
               Paragraph(f"Data: {c.data_description}. Total time {c.seconds:.0f} s on "
-                        f"{platform.machine()} ({_cpu_count()} CPU cores); started "
+                        f"{platform.machine()} ({usable_cores()} CPU cores); started "
                         f"{c.started}.", "note"),
               Table(leaderboard_rows(c), LEADERBOARD_COLUMNS, "Leaderboard",
                     anchor="leaderboard")]
@@ -229,10 +229,6 @@ def build_report(c: Comparison) -> Document:
         sections.append(Section("Failed models", [Table(failed)], anchor="failed"))
     return Document(f"Fashion-MNIST model comparison ({c.preset.name})", intro, sections,
                     toc=True)
-
-
-def _cpu_count() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 def write_reports(c: Comparison) -> dict[str, Path]:
