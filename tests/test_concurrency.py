@@ -7,6 +7,8 @@ exactly as on one thread.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -71,3 +73,27 @@ def test_threads_give_the_same_answers_in_the_same_order(tmp_path) -> None:
     assert [(o.path, o.top, o.error) for o in alone] == [(o.path, o.top, o.error)
                                                          for o in threaded]
     assert threaded[-1].error and not threaded[0].error
+
+
+def test_threaded_predict_prints_no_library_warnings(tmp_path) -> None:
+    """A fresh `fmnist predict` on several threads must not print SciPy's "one of the clusters
+    is empty" (a blank strip gives k-means one colour). It did: the photo modules, which
+    silence it, were first imported on one thread while another sat in
+    `warnings.catch_warnings()` decoding a large photo, and that block's exit put back the
+    filter list from before the import."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    noise = np.random.default_rng(0).integers(0, 256, (3000, 4000), dtype=np.uint8)
+    Image.fromarray(noise).save(folder / "a_noise.png", compress_level=1)  # a slow decode
+    for i in range(3):
+        item = Image.new("RGB", (300, 200), "white")
+        ImageDraw.Draw(item).rectangle((100, 40, 200 + 20 * i, 160), fill="navy")
+        item.save(folder / f"b_item_{i}.png")
+    for i in range(3):
+        Image.new("RGB", (3000, 2), "white").save(folder / f"c_strip_{i}.png")
+    proc = subprocess.run([sys.executable, "-m", "fmnist", "predict", str(folder)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr  # noise and strips are errors, items answered
+    assert len(proc.stdout.splitlines()) == 3
+    errors = proc.stderr.splitlines()  # one line each, and nothing else
+    assert len(errors) == 4 and all("no object" in line for line in errors), proc.stderr

@@ -71,6 +71,16 @@ from fmnist.images.structure import (  # noqa: F401 — the structure limits, re
     MAX_TIFF_TAG_VALUES,
 )
 
+# Pillow warns of "decompression bombs" (this module bounds pixels and memory itself, before
+# anything is decoded) and of bad metadata (the photo is still read, or refused in one line).
+# Both are silenced once, here, for the process: not with `warnings.catch_warnings` around the
+# decode, because photos are decoded on several threads, and a `catch_warnings` block that
+# ends on one thread puts back the filter list it saw when it began, dropping the filters that
+# modules imported meanwhile on another thread had installed (SciPy's empty-cluster warning
+# then reached a 2-thread `fmnist predict`'s terminal).
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+warnings.filterwarnings("ignore", category=UserWarning, module="PIL")
+
 # Long edge of the image handed to the photo recipe; ≥ 36× the 28-pixel output.
 WORKING_EDGE = 1024
 # Pixels of one TIFF tile allowed beyond the image's own area. libtiff allocates (and inflates
@@ -247,21 +257,17 @@ def _decode(handle: BinaryIO, name: str, max_pixels: int,
     layout = _check_structure(handle, name, head)
     handle.seek(0)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            warnings.filterwarnings("ignore", category=UserWarning, module="PIL")  # bad metadata
-            with Image.open(handle, formats=ACCEPTED_FORMATS) as image:
-                _check_opened(image, name, max_pixels, layout)
-                full_size = image.size
-                _draft(image)
-                check_pixels(image.size, name, max_pixels)
-                if budget is not None:
-                    budget.charge(full_size if _multi_scan_jpeg(image, layout) else image.size,
-                                  name)
-                orientation = _orientation(image)
-                image.seek(0)  # the first frame of an animation
-                image.load()
-                return _finish(image, name, orientation)
+        with Image.open(handle, formats=ACCEPTED_FORMATS) as image:
+            _check_opened(image, name, max_pixels, layout)
+            full_size = image.size
+            _draft(image)
+            check_pixels(image.size, name, max_pixels)
+            if budget is not None:
+                budget.charge(full_size if _multi_scan_jpeg(image, layout) else image.size, name)
+            orientation = _orientation(image)
+            image.seek(0)  # the first frame of an animation
+            image.load()
+            return _finish(image, name, orientation)
     except PhotoError:
         raise
     except Image.DecompressionBombError as exc:
