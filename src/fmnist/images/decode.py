@@ -73,11 +73,9 @@ from fmnist.images.structure import (  # noqa: F401 — the structure limits, re
 
 # Pillow warns of "decompression bombs" (this module bounds pixels and memory itself, before
 # anything is decoded) and of bad metadata (the photo is still read, or refused in one line).
-# Both are silenced once, here, for the process: not with `warnings.catch_warnings` around the
-# decode, because photos are decoded on several threads, and a `catch_warnings` block that
-# ends on one thread puts back the filter list it saw when it began, dropping the filters that
-# modules imported meanwhile on another thread had installed (SciPy's empty-cluster warning
-# then reached a 2-thread `fmnist predict`'s terminal).
+# Both are silenced once, at import, as `images/background.py` silences SciPy's: photos are
+# decoded on several threads, and a `catch_warnings` block here, ending on one thread, put back
+# a filter list that lacked filters imported meanwhile on another.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 warnings.filterwarnings("ignore", category=UserWarning, module="PIL")
 
