@@ -239,6 +239,25 @@ def test_a_graphed_step_computes_the_eager_step_and_leaves_the_net_as_it_was(sma
         torch.testing.assert_close(g, e, rtol=2e-2, atol=1e-3)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA GPU")
+def test_a_graphed_training_prints_no_autograd_stream_warning(small_train, tmp_path) -> None:
+    """torch 2.11 warned once per process, from the capture, that the gradient accumulators'
+    stream differs (expected with graphs, a stream wait per step): every `fmnist train` on a GPU
+    printed it. A fresh process, since the warning comes only once per process."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, torch; from fmnist.models.torch_estimator import "
+            "TorchClassifier as T; x = np.load('x.npy'); y = np.load('y.npy'); "
+            f"T(**{dict(SPEED, device='cuda', epochs=1)!r}).fit(x, y)")
+    np.save(tmp_path / "x.npy", small_train.images[:512])
+    np.save(tmp_path / "y.npy", small_train.labels[:512])
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "AccumulateGrad" not in done.stderr, done.stderr
+
+
 def test_speed_recipe_learns_and_is_deterministic(small_train, small_test) -> None:
     data = small_train.head(n_per_class=60)
     params = {**SPEED, "epochs": 2, "batch_size": 32, "val_fraction": 0.0}

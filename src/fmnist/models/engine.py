@@ -26,7 +26,6 @@ run replays exactly what an uninterrupted run would have done.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import io
 import time
@@ -51,7 +50,7 @@ from fmnist.models.training.callbacks import (
     ProgressBar,
 )
 from fmnist.models.training.config import TrainConfig, TrainResult, pick_device
-from fmnist.models.training.graphs import graph_forward, replaying
+from fmnist.models.training.graphs import graph_forward
 from fmnist.models.training.inference import (
     TTA_MODES,
     autocast,
@@ -275,17 +274,16 @@ def train(net: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor,
     interrupted = False
     run.notify("on_train_begin")
     try:
-        with replaying() if run.graphed is not None else contextlib.nullcontext():
-            for epoch in range(run.start_epoch, cfg.epochs):
-                if stopper.should_stop:
-                    break
-                rec = run_epoch(run, epoch)
-                if run.x_val is not None:
-                    rec["val_loss"], rec["val_acc"] = validate(
-                        net, run.x_val, run.y_val, run.device, cfg.eval_batch_size,
-                        cfg.val_tta, cpu_bf16=cfg.cpu_bf16)
-                run.history.append(rec)
-                run.notify("on_epoch_end", rec)
+        for epoch in range(run.start_epoch, cfg.epochs):
+            if stopper.should_stop:
+                break
+            rec = run_epoch(run, epoch)
+            if run.x_val is not None:
+                rec["val_loss"], rec["val_acc"] = validate(
+                    net, run.x_val, run.y_val, run.device, cfg.eval_batch_size,
+                    cfg.val_tta, cpu_bf16=cfg.cpu_bf16)
+            run.history.append(rec)
+            run.notify("on_epoch_end", rec)
     except KeyboardInterrupt:
         interrupted = True
         progress.interrupted()
