@@ -182,6 +182,21 @@ def test_sources_that_are_not_images_are_photo_errors(tmp_path) -> None:
         decode.read_image(lazy)
 
 
+def test_a_damaged_compressed_tiff_is_one_line_and_libtiff_says_nothing(tmp_path) -> None:
+    """libtiff printed its own "ZIPDecode: Decoding error …" to stderr, below Python, before
+    Pillow raised (`fmnist.images.libtiff`): a fresh `fmnist predict` must show our line only."""
+    data = bytearray(_encode(_garment(200, 150), "TIFF", compression="tiff_deflate"))
+    start = data.index(b"\x78\x9c", 8)  # the strip's zlib stream
+    data[start + 10: start + 30] = b"\xff" * 20
+    bad = tmp_path / "bad.tif"
+    bad.write_bytes(bytes(data))
+    done = subprocess.run([sys.executable, "-m", "fmnist", "predict", str(bad)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"error: {bad}: damaged or truncated image"), done.stderr
+
+
 # -- FIFOs and devices (#19) -------------------------------------------------------------------
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
 def test_a_fifo_is_refused_without_blocking(tmp_path) -> None:

@@ -57,6 +57,7 @@ from PIL import Image, UnidentifiedImageError
 from fmnist.defaults import MAX_PIXELS  # the one pixel limit (40 MP); re-exported
 from fmnist.errors import FmnistError
 from fmnist.images import structure
+from fmnist.images.libtiff import silence_libtiff
 from fmnist.images.structure import (  # noqa: F401 — the structure limits, re-exported
     MAX_GIF_BLOCKS,
     MAX_GIF_SUB_BLOCKS,
@@ -78,6 +79,8 @@ from fmnist.images.structure import (  # noqa: F401 — the structure limits, re
 # a filter list that lacked filters imported meanwhile on another.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 warnings.filterwarnings("ignore", category=UserWarning, module="PIL")
+# libtiff prints its own errors to stderr below Python (fmnist.images.libtiff): off, once.
+silence_libtiff()
 
 # Long edge of the image handed to the photo recipe; ≥ 36× the 28-pixel output.
 WORKING_EDGE = 1024
