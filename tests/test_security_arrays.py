@@ -69,6 +69,23 @@ def test_npy_objects_and_odd_dtypes_are_refused_unread(model, tmp_path: Path) ->
     assert "not a readable .npy array" in results[2].error
 
 
+def test_npy_headers_numpy_cannot_tokenize_are_refused_and_the_batch_goes_on(model, tmp_path: Path
+                                                                          ) -> None:
+    """Found by fuzzing: an unclosed bracket in the header made NumPy's header filter raise
+    tokenize.TokenError, which escaped the per-file guard and ended the whole batch."""
+    unclosed = tmp_path / "a-unclosed.npy"
+    header = b"{'descr': '|u1', 'fortran_order': False, 'shape': (1, 28, 28, }"
+    header += b" " * (63 - (10 + len(header)) % 64) + b"\n"
+    unclosed.write_bytes(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header
+                         + bytes(784))
+    good = tmp_path / "b-good.npy"
+    np.save(good, np.zeros((28, 28), np.uint8))
+    results = list(predict_paths(model, [unclosed, good]))
+    assert isinstance(results[0], InputFailure)
+    assert "not a readable .npy array (EOF in multi-line statement)" in results[0].error
+    assert isinstance(results[1], Prediction)
+
+
 def test_empty_arrays_are_an_error_not_silence(model, tmp_path: Path) -> None:
     """#20: a 0-image .npy or IDX used to print nothing and exit 0."""
     npy = tmp_path / "empty.npy"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import math
+import tokenize
 
 import numpy as np
 
@@ -29,8 +30,12 @@ def parse_npy(data: bytes, source: str) -> np.ndarray:
         if reader is None:
             raise ValueError(f"format version {version[0]}.{version[1]} is not supported")
         shape, fortran, dtype = reader(stream)
-    except (ValueError, EOFError, SyntaxError, TypeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    # What NumPy's header reader raises on hostile bytes: ValueError, EOFError, SyntaxError
+    # (ast.literal_eval) and TypeError, and tokenize.TokenError from its header filter on an
+    # unclosed bracket (found by fuzzing: it escaped and ended a whole `fmnist predict` batch).
+    except (ValueError, EOFError, SyntaxError, TypeError, tokenize.TokenError) as exc:
+        text = str(exc.args[0]) if isinstance(exc, tokenize.TokenError) else str(exc)
+        reason = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
         raise DataError(f"{source}: not a readable .npy array ({reason})") from None
     if dtype.hasobject or dtype.kind not in "biuf":
         raise DataError(f"{source}: holds {dtype} values; only numeric pixels are read "
