@@ -209,7 +209,9 @@ def load_csv(path: Path, class_names: Sequence[str] = CLASS_NAMES) -> Dataset:
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: cannot read CSV ({exc})") from exc
     except (ValueError, csv.Error) as exc:  # csv.Error: e.g. a header field over 128 KiB
-        raise DataError(f"{path}: malformed CSV row ({exc})") from exc
+        # NumPy's advice to pass `usecols` is for its own callers, not for ours
+        reason = str(exc).split("; use `usecols`")[0]
+        raise DataError(f"{path}: malformed CSV row ({reason})") from exc
     if table.size == 0:
         raise DataError(f"{path}: a header but no image rows")
     if table.shape[1] != width + 1:
