@@ -129,8 +129,9 @@ step_photo() {  # several photo-model trainings at once: the GPU is far from bus
     for width in 16 32; do
         for seed in $(smoke "0" "${PHOTO_SEEDS:-0 1 2}"); do
             OMP_NUM_THREADS=2 timeout -k 5 "$limit" "$PYTHON" -m fmnist train resnet \
-                --epochs "$(smoke 1 25)" --seed "$seed" --device "$DEVICE" --set augment=translate,flip,photo \
-                --set width="$width" $(smoke "--train-size 600" "") \
+                --epochs "$(smoke 1 25)" --seed "$seed" --device "$DEVICE" \
+                --set augment=translate,flip,photo --set width="$width" \
+                $(smoke "--train-size 600" "") \
                 --out "$runs/w$width-s$seed" >"$runs-w$width-s$seed.log" 2>&1 &
         done
     done

@@ -13,10 +13,11 @@ afterwards, so graphing changes no state the net had.
 
 Autograd warns once that the parameters' gradient accumulators were made on the capture's side
 stream and are now fed from the main one: a stream wait per step, no error (measured: the
-default `cnn` went from 154k to 296k images/s, 370k after its first fit). The warning comes
-during the capture itself (H100, torch 2.11: once per process, in every `fmnist train` on a
-GPU, where a filter around the training loop did not reach it), so `graph_forward` turns it off
-with torch's own switch; `warnings.catch_warnings` would not do, as it is not thread-safe.
+default `cnn` went from 154k to 296k images/s, 370k after its first fit). On an H100 (torch
+2.11) it reached the terminal once in every process that trained with graphs, past a warnings
+filter around the training loop — so from the capture, before that loop. `graph_forward` turns it
+off with torch's own switch before capturing; `warnings.catch_warnings` would not do, as it is
+not thread-safe.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def graph_forward(net: nn.Module, sample: torch.Tensor) -> Callable[[torch.Tenso
     backward is a graph too; `net` itself is left as it was (its own forward, its buffers)."""
     saved = {name: buf.clone() for name, buf in net.named_buffers()}
     quiet = getattr(torch.autograd.graph, "set_warn_on_accumulate_grad_stream_mismatch", None)
-    if quiet is not None:  # torch ≥ 2.10; the warning is expected with graphs (see above)
+    if quiet is not None:  # newer torch only; the warning is expected with graphs (above)
         quiet(False)
     net.train()
     try:
